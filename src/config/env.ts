@@ -1,0 +1,159 @@
+// Every environment variable livescan reads is declared here, once: its parser, its default and
+// the sentence `--help` prints. Nothing else in src/ reads process.env.
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`invalid configuration: ${variable} ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Parser<T> = (raw: string, name: string) => T;
+
+interface VarSpec<T> {
+  readonly parse: Parser<T>;
+  readonly default: T;
+  readonly help: string;
+  /** Secrets are never echoed, not even in a validation error. */
+  readonly secret?: boolean;
+}
+
+function int(min: number, max: number): Parser<number> {
+  return (raw, name) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+    const n = Number(raw.trim());
+    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+const text: Parser<string> = (raw) => raw.trim();
+
+const secretText: Parser<string> = (raw, name) => {
+  const v = raw.trim();
+  if (/\s/.test(v)) throw new ConfigError(name, 'must not contain white space');
+  return v;
+};
+
+function oneOf<T extends string>(...values: T[]): Parser<T> {
+  return (raw, name) => {
+    const v = raw.trim() as T;
+    if (!values.includes(v)) throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${raw}"`);
+    return v;
+  };
+}
+
+function url(...protocols: string[]): Parser<string> {
+  return (raw, name) => {
+    let u: URL;
+    try {
+      u = new URL(raw.trim());
+    } catch {
+      // The value may carry a password: never repeat it.
+      throw new ConfigError(name, 'is not a valid URL');
+    }
+    if (!protocols.includes(u.protocol)) {
+      throw new ConfigError(name, `must use ${protocols.join(' or ')} (got ${u.protocol})`);
+    }
+    return raw.trim();
+  };
+}
+
+const bool: Parser<boolean> = (raw, name) => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  throw new ConfigError(name, `must be a boolean (1/0, true/false), got "${raw}"`);
+};
+
+const HOUR = 3_600_000;
+
+export const ENV = {
+  REDIS_URL: {
+    parse: url('redis:', 'rediss:'),
+    default: '',
+    secret: true,
+    help: 'Redis to share (redis://[:password@]host:port/db). Empty: start a private redis-server on a free port.',
+  },
+  POLYGON_API_KEY: {
+    parse: secretText,
+    default: '',
+    secret: true,
+    help: 'Polygon.io / Massive API key. Empty: run the built-in Polygon simulator and simulated market.',
+  },
+  POLYGON_WS_URL: {
+    parse: url('wss:', 'ws:'),
+    default: 'wss://socket.massive.com/stocks',
+    help: 'Upstream real-time stocks WebSocket (delayed: wss://delayed.massive.com/stocks).',
+  },
+  HTTP_PORT: { parse: int(0, 65535), default: 8006, help: 'polygon-ws HTTP API port.' },
+  HTTP_HOST: {
+    parse: text,
+    default: '127.0.0.1',
+    help: 'Address the HTTP APIs bind to (loopback unless told otherwise).',
+  },
+  RECONCILE_INTERVAL_MS: {
+    parse: int(1_000, HOUR),
+    default: 30_000,
+    help: 'How often the reconciler diffs the SET with the acknowledged subscriptions.',
+  },
+  LOG_LEVEL: {
+    parse: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'),
+    default: 'info' as string,
+    help: 'pino log level.',
+  },
+  SUBSCRIBE_BATCH_SIZE: {
+    parse: int(1, 5_000),
+    default: 200,
+    help: 'Most channels in one upstream subscribe/unsubscribe message.',
+  },
+  SUBSCRIBE_PACE_MS: {
+    parse: int(0, 60_000),
+    default: 200,
+    help: 'Least time between two upstream subscribe/unsubscribe messages (doubled after each 1008 close, up to 8x, until stable).',
+  },
+  EMPTY_SET_GRACE_MS: {
+    parse: int(0, 24 * HOUR),
+    default: 60_000,
+    help: 'How long the SET must stay missing or empty before polygon-ws believes it and unsubscribes everything.',
+  },
+  AGGREGATES_MAXLEN: {
+    parse: int(1_000, 100_000_000),
+    default: 100_000,
+    help: 'Approximate length bound of stream:realtime:aggregates.',
+  },
+  POLYGON_WS_CONSUMER: {
+    parse: text,
+    default: '',
+    help: 'Consumer name in polygon_ws_subscriptions_group. Empty: the host name (stable across restarts, so pending entries are reclaimed).',
+  },
+} satisfies Record<string, VarSpec<unknown>>;
+
+export type EnvName = keyof typeof ENV;
+export type Config = { -readonly [K in EnvName]: (typeof ENV)[K]['default'] };
+
+/** Parse every variable; the first bad one throws a ConfigError naming it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(ENV) as [EnvName, VarSpec<unknown>][]) {
+    const raw = env[name];
+    out[name] = raw === undefined || raw.trim() === '' ? spec.default : spec.parse(raw, name);
+  }
+  return out as Config;
+}
+
+/** The lines `--help` prints: name, default, meaning. Secrets show no default. */
+export function describeEnv(): string {
+  const rows = (Object.entries(ENV) as [EnvName, VarSpec<unknown>][]).map(([name, spec]) => {
+    const def = spec.secret || spec.default === '' ? '(empty)' : String(spec.default);
+    return `  ${name.padEnd(24)} default ${def}\n      ${spec.help}`;
+  });
+  return rows.join('\n');
+}
+
+export const SECRET_VARS: readonly EnvName[] = (Object.entries(ENV) as [EnvName, VarSpec<unknown>][])
+  .filter(([, s]) => s.secret)
+  .map(([n]) => n);
