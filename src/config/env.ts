@@ -130,6 +130,29 @@ export const ENV = {
     default: '',
     help: 'Consumer name in polygon_ws_subscriptions_group. Empty: the host name (stable across restarts, so pending entries are reclaimed).',
   },
+  ADMIN_TOKEN: {
+    parse: secretText,
+    default: '',
+    secret: true,
+    help: 'Bearer token for mutating HTTP endpoints (POST /reconciler/force). Required when HTTP_HOST is not loopback.',
+  },
+  SCAN_INTERVAL_MS: { parse: int(500, HOUR), default: 10_000, help: 'How often the scanner ranks the market.' },
+  MARKET_SEED: { parse: int(0, 2 ** 31 - 1), default: 42, help: 'Seed of the simulated market, so a run can be reproduced.' },
+  MARKET_SYMBOLS: { parse: int(50, 100_000), default: 3_000, help: 'How many symbols the simulated market trades.' },
+  POLYGON_REST_URL: {
+    parse: url('https:', 'http:'),
+    default: 'https://api.massive.com',
+    help: 'Base URL of the upstream REST API (full-market snapshot), used when POLYGON_API_KEY is set.',
+  },
+  WS_SERVER_PORT: { parse: int(0, 65535), default: 9000, help: 'ws-server port: browser WebSocket at /ws and the dashboard at /.' },
+  WS_SERVER_HOST: { parse: text, default: '127.0.0.1', help: 'Address the ws-server binds to.' },
+  WS_ALLOWED_ORIGINS: {
+    parse: text,
+    default: '',
+    help: 'Comma-separated Origins allowed to open /ws. Empty: any origin.',
+  },
+  INSPECT: { parse: bool, default: false, help: 'Expose the actor system to the Stately inspector (same as --inspect).' },
+  INSPECT_PORT: { parse: int(0, 65535), default: 8010, help: 'Port of the inspector WebSocket server, bound to 127.0.0.1.' },
 } satisfies Record<string, VarSpec<unknown>>;
 
 export type EnvName = keyof typeof ENV;

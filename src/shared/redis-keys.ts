@@ -35,3 +35,12 @@ export function categoryKey(name: Category): string {
 export function isCategory(name: unknown): name is Category {
   return typeof name === 'string' && (CATEGORIES as readonly string[]).includes(name);
 }
+
+/**
+ * Not in the seeds: each role writes a small JSON status here (with a short TTL) so the dashboard
+ * and operators see every service's state from Redis alone.
+ */
+export function serviceStatusKey(role: 'scanner' | 'polygon-ws' | 'ws-server'): string {
+  return `livescan:status:${role}`;
+}
+export const SERVICE_STATUS_TTL_S = 15;

@@ -1,0 +1,28 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// One Prometheus registry per process; every module registers its metrics here through these
+// helpers, so two roles in one process (`--role all`) never register a name twice.
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'livescan_process_' });
+
+function getOrCreate<T>(name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export function counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+  return getOrCreate(name, () => new Counter<L>({ name, help, labelNames, registers: [registry] }));
+}
+
+export function gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+  return getOrCreate(name, () => new Gauge<L>({ name, help, labelNames, registers: [registry] }));
+}
+
+export function histogram<L extends string = never>(
+  name: string,
+  help: string,
+  buckets: number[],
+  labelNames: readonly L[] = [],
+): Histogram<L> {
+  return getOrCreate(name, () => new Histogram<L>({ name, help, buckets, labelNames, registers: [registry] }));
+}
