@@ -1,0 +1,56 @@
+import { fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
+import { connectionMachine, type ConnectionSettings } from './connection.machine.js';
+import { CONNECTION_ID, RECONCILER_ID } from './protocol.js';
+import { reconcilerMachine, type ReconcilerSettings } from './reconciler.machine.js';
+
+// The polygon-ws actor system: the reconciler, the connection and the scanner-event reader,
+// each registered under a system id so they address each other by name. The services that do
+// I/O are provided by src/roles/polygon-ws.ts; tests provide their own.
+
+export const SUBSCRIPTION_EVENTS_ID = 'subscriptionEvents';
+
+export interface PolygonWsInput {
+  connection?: Partial<ConnectionSettings>;
+  reconciler?: Partial<ReconcilerSettings>;
+}
+
+export type PolygonWsEvent = { type: 'FORCE' } | { type: 'STOP' };
+
+const noEvents = fromCallback(() => () => undefined);
+
+export const polygonWsMachine = setup({
+  types: {
+    input: {} as PolygonWsInput | undefined,
+    context: {} as { input: PolygonWsInput },
+    events: {} as PolygonWsEvent,
+  },
+  actors: {
+    connection: connectionMachine,
+    reconciler: reconcilerMachine,
+    subscriptionEvents: noEvents,
+  },
+}).createMachine({
+  id: 'polygonWs',
+  context: ({ input }) => ({ input: input ?? {} }),
+  initial: 'running',
+  states: {
+    running: {
+      // The reconciler first: the connection and the event reader send to it from their start.
+      invoke: [
+        { id: RECONCILER_ID, systemId: RECONCILER_ID, src: 'reconciler', input: ({ context }) => ({ settings: context.input.reconciler }) },
+        { id: CONNECTION_ID, systemId: CONNECTION_ID, src: 'connection', input: ({ context }) => ({ settings: context.input.connection }) },
+        { id: SUBSCRIPTION_EVENTS_ID, systemId: SUBSCRIPTION_EVENTS_ID, src: 'subscriptionEvents' },
+      ],
+      entry: sendTo(CONNECTION_ID, { type: 'START' }),
+      on: {
+        FORCE: { actions: sendTo(RECONCILER_ID, { type: 'FORCE' }) },
+        // Leaving `running` stops the children: the socket actor's cleanup closes the upstream
+        // with 1000, the event reader stops reading (what it did not acknowledge stays pending).
+        STOP: 'stopped',
+      },
+    },
+    stopped: { type: 'final' },
+  },
+});
+
+export type PolygonWsActor = ActorRefFrom<typeof polygonWsMachine>;

@@ -1,0 +1,392 @@
+import { assign, enqueueActions, fromPromise, raise, setup, type ActorRefFrom } from 'xstate';
+import { CONNECTION_ID, peer, type LinkEvent, type OutboxEvent } from './protocol.js';
+import { applyAcks, hasPending, takeBatch } from '../subscriptions/subscription-batcher.js';
+import {
+  countOf,
+  emptyBook,
+  gapOf,
+  reconcileBook,
+  refreshPending,
+  toSymbolSet,
+  type SubscriptionBook,
+  type SymbolSet,
+} from '../subscriptions/subscription-book.js';
+
+// Keeps what the upstream has acknowledged equal to the SET `polygon_ws:active_tickers`.
+// Four regions run side by side:
+// - link: offline/online, from the connection's CONNECTED / DISCONNECTED. On CONNECTED the book
+//   is empty and `desired` unknown: only a fresh read of the SET fills it (never memory).
+// - loop: reads the whole SET every interval, on FORCE, and at once on CONNECTED.
+// - outbox: sends what is pending, one batch per message, one message per pace delay.
+// - presence: a missing or empty SET (a non-atomic scanner between DEL and SADD, a scanner that
+//   died an hour ago) is doubted for a grace period before it is believed.
+
+export interface ReconcilerSettings {
+  intervalMs: number;
+  /** Re-read delay after a failed read or while the SET is missing. */
+  retryMs: number;
+  batchSize: number;
+  paceMs: number;
+  emptySetGraceMs: number;
+}
+
+export const defaultReconcilerSettings: ReconcilerSettings = {
+  intervalMs: 30_000,
+  retryMs: 1_000,
+  batchSize: 200,
+  paceMs: 200,
+  emptySetGraceMs: 60_000,
+};
+
+/** One observation of the SET. `obs` orders observations as Redis executed them. */
+export interface SetRead {
+  obs: number;
+  exists: boolean;
+  members: string[];
+  /** ISO time of the read. */
+  at: string;
+}
+
+export type ReconcileStatus = 'ok' | 'resubscribe' | 'set_missing' | 'set_empty_accepted' | 'read_failed';
+
+export interface ReconcileResult {
+  status: ReconcileStatus;
+  at: string | null;
+  cycle: number;
+  connected: boolean;
+  desired: number;
+  acknowledged: number;
+  in_flight: number;
+  pending: number;
+  drift: number;
+  missing: string[];
+  extra: string[];
+  corrections: number;
+  error?: string;
+}
+
+export interface ReconcilerMetrics {
+  reconciliations_count: number;
+  total_drift_detected: number;
+  total_corrections: number;
+  last_reconciliation: string | null;
+  resubscriptions: number;
+  set_missing_reads: number;
+  read_failures: number;
+  hints_applied: number;
+  hints_ignored: number;
+  batches_sent: number;
+  channels_sent: number;
+}
+
+export interface ReconcilerContext {
+  settings: ReconcilerSettings;
+  book: SubscriptionBook;
+  paceMultiplier: number;
+  cycle: number;
+  /** `obs` of the last full read applied; hints observed before it are stale. */
+  observed: number;
+  /** Hints newer than the last full read: they survive a read that Redis executed before them. */
+  recentHints: Record<string, { obs: number; member: boolean }>;
+  retrySoon: boolean;
+  /** Mirrors `link.online`. */
+  online: boolean;
+  /** Mirrors `presence.confirmedEmpty`: the SET has been missing past the grace period. */
+  emptyAccepted: boolean;
+  lastResult: ReconcileResult | null;
+  metrics: ReconcilerMetrics;
+}
+
+export type ReconcilerEvent =
+  | LinkEvent
+  | { type: 'FORCE' }
+  /** Verified scanner events: `members[sym]` is SISMEMBER of the SET at observation `obs`. */
+  | { type: 'HINTS'; obs: number; setExists: boolean; members: Record<string, boolean> }
+  | { type: 'SET_MISSING' }
+  | { type: 'SET_PRESENT' }
+  | { type: 'RESYNC' };
+
+export type ReconcilerEmitted =
+  | { type: 'reconciled'; result: ReconcileResult }
+  | { type: 'resubscribing'; tickers_count: number }
+  | { type: 'set_missing'; exists: boolean }
+  | { type: 'set_empty_accepted'; unsubscribing: number }
+  | { type: 'read_failed'; error: string }
+  | { type: 'batch_sent'; action: 'subscribe' | 'unsubscribe'; count: number; pending: number }
+  | { type: 'synced'; tickers_count: number }
+  | { type: 'hints_ignored'; reason: 'stale' | 'set_missing' | 'desired_unknown'; count: number };
+
+const noRead = fromPromise<SetRead>(() => Promise.reject(new Error('readDesired actor not provided')));
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function resultOf(ctx: ReconcilerContext, book: SubscriptionBook, connected: boolean, extra: Partial<ReconcileResult>): ReconcileResult {
+  return {
+    status: 'ok',
+    at: null,
+    cycle: ctx.cycle,
+    connected,
+    desired: countOf(book.desired),
+    acknowledged: countOf(book.acked),
+    in_flight: Object.keys(book.inFlight).length,
+    pending: Object.keys(book.pending).length,
+    drift: 0,
+    missing: [],
+    extra: [],
+    corrections: 0,
+    ...extra,
+  };
+}
+
+export const reconcilerMachine = setup({
+  types: {
+    context: {} as ReconcilerContext,
+    events: {} as ReconcilerEvent,
+    input: {} as { settings?: Partial<ReconcilerSettings> } | undefined,
+    emitted: {} as ReconcilerEmitted,
+  },
+  actors: { readDesired: noRead },
+  delays: {
+    reconcileDelay: ({ context }) => (context.retrySoon ? context.settings.retryMs : context.settings.intervalMs),
+    paceDelay: ({ context }) => context.settings.paceMs * context.paceMultiplier,
+    emptySetGrace: ({ context }) => context.settings.emptySetGraceMs,
+  },
+  guards: {
+    // `online` mirrors the link region in context so actions and guards defined here can read it.
+    canSend: ({ context }) => context.online && hasPending(context.book),
+    isInSync: ({ context }) => context.book.desired !== null && Object.keys(context.book.inFlight).length === 0 && gapOf(context.book) === 0,
+  },
+  actions: {
+    clearBook: assign({ book: emptyBook, recentHints: {} }),
+    setPace: assign({
+      paceMultiplier: ({ event, context }) =>
+        event.type === 'CONNECTED' || event.type === 'PACE' ? event.paceMultiplier : context.paceMultiplier,
+    }),
+    applyAcks: assign({
+      book: ({ context, event }) => {
+        if (event.type !== 'ACKED') return context.book;
+        const book = applyAcks(context.book, event.subscribed, event.unsubscribed);
+        return refreshPending(book, [...event.subscribed, ...event.unsubscribed]);
+      },
+    }),
+    applyHints: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'HINTS') return;
+      const symbols = Object.keys(event.members);
+      const ignore = (reason: 'stale' | 'set_missing' | 'desired_unknown') => {
+        enqueue.assign({ metrics: { ...context.metrics, hints_ignored: context.metrics.hints_ignored + symbols.length } });
+        enqueue.emit({ type: 'hints_ignored', reason, count: symbols.length });
+      };
+      if (event.obs <= context.observed) return ignore('stale');
+      if (!event.setExists) return ignore('set_missing');
+      if (context.book.desired === null) return ignore('desired_unknown');
+      const desired: Record<string, true> = { ...context.book.desired };
+      const recentHints = { ...context.recentHints };
+      for (const s of symbols) {
+        if (event.members[s]) desired[s] = true;
+        else delete desired[s];
+        recentHints[s] = { obs: event.obs, member: event.members[s] === true };
+      }
+      enqueue.assign({
+        book: refreshPending({ ...context.book, desired }, symbols),
+        recentHints,
+        metrics: { ...context.metrics, hints_applied: context.metrics.hints_applied + symbols.length },
+      });
+    }),
+    applyRead: enqueueActions(({ context, event, enqueue }) => {
+      const read = (event as unknown as { output: SetRead }).output;
+      const connected = context.online;
+      if (!read.exists || read.members.length === 0) {
+        const confirmedEmpty = context.emptyAccepted;
+        enqueue.raise({ type: 'SET_MISSING' });
+        enqueue.emit({ type: 'set_missing', exists: read.exists });
+        const metrics = { ...context.metrics, set_missing_reads: context.metrics.set_missing_reads + 1 };
+        if (!confirmedEmpty) {
+          const lastResult = resultOf(context, context.book, connected, { status: 'set_missing', at: read.at });
+          enqueue.assign({ retrySoon: true, metrics, lastResult });
+          enqueue.emit({ type: 'reconciled', result: lastResult });
+          return;
+        }
+        enqueue.assign({ metrics });
+        // Believed empty after the grace period: fall through and reconcile against nothing.
+      } else {
+        enqueue.raise({ type: 'SET_PRESENT' });
+      }
+      // A hint Redis executed after this read is newer than it: keep its verdict.
+      const desired: Record<string, true> = { ...toSymbolSet(read.members) };
+      const recentHints: ReconcilerContext['recentHints'] = {};
+      for (const [s, h] of Object.entries(context.recentHints)) {
+        if (h.obs <= read.obs) continue;
+        recentHints[s] = h;
+        if (h.member) desired[s] = true;
+        else delete desired[s];
+      }
+      const resubscribe = context.book.desired === null;
+      const cycle = context.cycle + 1;
+      const { book, drift } = reconcileBook(context.book, desired as SymbolSet, cycle);
+      const driftCount = resubscribe || !connected ? 0 : drift.missing.length + drift.extra.length;
+      const metrics: ReconcilerMetrics = {
+        ...context.metrics,
+        reconciliations_count: context.metrics.reconciliations_count + 1,
+        total_drift_detected: context.metrics.total_drift_detected + driftCount,
+        total_corrections: context.metrics.total_corrections + driftCount,
+        last_reconciliation: read.at,
+        resubscriptions: context.metrics.resubscriptions + (resubscribe && connected ? 1 : 0),
+      };
+      const lastResult = resultOf({ ...context, cycle }, book, connected, {
+        status: resubscribe && connected ? 'resubscribe' : 'ok',
+        at: read.at,
+        drift: driftCount,
+        missing: resubscribe ? [] : drift.missing,
+        extra: resubscribe ? [] : drift.extra,
+        corrections: driftCount,
+      });
+      enqueue.assign({ book, cycle, observed: read.obs, recentHints, retrySoon: false, metrics, lastResult });
+      if (resubscribe && connected) enqueue.emit({ type: 'resubscribing', tickers_count: countOf(book.desired) });
+      enqueue.emit({ type: 'reconciled', result: lastResult });
+    }),
+    readFailed: enqueueActions(({ context, event, enqueue }) => {
+      const error = errorText((event as unknown as { error: unknown }).error);
+      const lastResult = resultOf(context, context.book, context.online, { status: 'read_failed', error });
+      enqueue.assign({
+        retrySoon: true,
+        lastResult,
+        metrics: { ...context.metrics, read_failures: context.metrics.read_failures + 1 },
+      });
+      enqueue.emit({ type: 'read_failed', error });
+      enqueue.emit({ type: 'reconciled', result: lastResult });
+    }),
+    acceptEmpty: enqueueActions(({ context, enqueue }) => {
+      const { book } = reconcileBook(context.book, {}, context.cycle);
+      enqueue.assign({ book });
+      enqueue.emit({ type: 'set_empty_accepted', unsubscribing: countOf(book.acked) });
+    }),
+    sendBatch: enqueueActions(({ context, enqueue, system }) => {
+      const connection = peer(system, CONNECTION_ID);
+      const { batch, book } = takeBatch(context.book, context.settings.batchSize, context.cycle);
+      if (!batch || !connection) return;
+      enqueue.sendTo(connection, { type: 'SEND', action: batch.action, symbols: batch.symbols } satisfies OutboxEvent);
+      enqueue.assign({
+        book,
+        metrics: {
+          ...context.metrics,
+          batches_sent: context.metrics.batches_sent + 1,
+          channels_sent: context.metrics.channels_sent + batch.symbols.length,
+        },
+      });
+      enqueue.emit({ type: 'batch_sent', action: batch.action, count: batch.symbols.length, pending: Object.keys(book.pending).length });
+    }),
+    notifySynced: enqueueActions(({ context, enqueue, system }) => {
+      const connection = peer(system, CONNECTION_ID);
+      if (connection) enqueue.sendTo(connection, { type: 'SYNCED' } satisfies OutboxEvent);
+      enqueue.emit({ type: 'synced', tickers_count: countOf(context.book.acked) });
+    }),
+  },
+}).createMachine({
+  id: 'reconciler',
+  type: 'parallel',
+  context: ({ input }) => ({
+    settings: { ...defaultReconcilerSettings, ...input?.settings },
+    book: emptyBook,
+    paceMultiplier: 1,
+    cycle: 0,
+    observed: 0,
+    recentHints: {},
+    retrySoon: false,
+    online: false,
+    emptyAccepted: false,
+    lastResult: null,
+    metrics: {
+      reconciliations_count: 0,
+      total_drift_detected: 0,
+      total_corrections: 0,
+      last_reconciliation: null,
+      resubscriptions: 0,
+      set_missing_reads: 0,
+      read_failures: 0,
+      hints_applied: 0,
+      hints_ignored: 0,
+      batches_sent: 0,
+      channels_sent: 0,
+    },
+  }),
+  on: {
+    ACKED: { actions: 'applyAcks' },
+    HINTS: { actions: 'applyHints' },
+  },
+  states: {
+    link: {
+      initial: 'offline',
+      states: {
+        offline: {
+          entry: assign({ online: false }),
+          on: { CONNECTED: { target: 'online', actions: ['clearBook', 'setPace', raise({ type: 'RESYNC' })] } },
+        },
+        online: {
+          entry: assign({ online: true }),
+          initial: 'resyncing',
+          on: {
+            DISCONNECTED: { target: 'offline', actions: 'clearBook' },
+            PACE: { actions: 'setPace' },
+            // A second CONNECTED without DISCONNECTED (a lost event) is still a new connection.
+            CONNECTED: { target: 'online', reenter: true, actions: ['clearBook', 'setPace', raise({ type: 'RESYNC' })] },
+          },
+          states: {
+            resyncing: {
+              always: { guard: 'isInSync', target: 'inSync', actions: 'notifySynced' },
+            },
+            inSync: {},
+          },
+        },
+      },
+    },
+    loop: {
+      // RESYNC is raised by the link region on CONNECTED: whatever the loop was doing, a new
+      // connection is answered by a fresh read of the SET. (Handled in each child, not on `loop`:
+      // a re-entering transition on `loop` would conflict with the link region's own.)
+      initial: 'reading',
+      states: {
+        waiting: {
+          on: { FORCE: 'reading', RESYNC: 'reading' },
+          after: { reconcileDelay: 'reading' },
+        },
+        reading: {
+          on: { RESYNC: { target: 'reading', reenter: true } },
+          invoke: {
+            src: 'readDesired',
+            onDone: { target: 'waiting', actions: 'applyRead' },
+            onError: { target: 'waiting', actions: 'readFailed' },
+          },
+        },
+      },
+    },
+    outbox: {
+      // Eventless transitions are re-checked after every event, so anything that creates pending
+      // work (a read, a hint, an ack, CONNECTED) sends at once when the pace allows it.
+      initial: 'ready',
+      states: {
+        ready: {
+          always: { guard: 'canSend', target: 'cooling', actions: 'sendBatch' },
+        },
+        cooling: {
+          after: { paceDelay: 'ready' },
+        },
+      },
+    },
+    presence: {
+      initial: 'present',
+      states: {
+        present: { entry: assign({ emptyAccepted: false }), on: { SET_MISSING: 'missing' } },
+        missing: {
+          on: { SET_PRESENT: 'present' },
+          after: { emptySetGrace: { target: 'confirmedEmpty', actions: 'acceptEmpty' } },
+        },
+        confirmedEmpty: { entry: assign({ emptyAccepted: true }), on: { SET_PRESENT: 'present' } },
+      },
+    },
+  },
+});
+
+export type ReconcilerMachine = typeof reconcilerMachine;
+export type ReconcilerActor = ActorRefFrom<ReconcilerMachine>;

@@ -1,0 +1,317 @@
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
+import type { Config } from '../config/env.js';
+import type { ConnectionActor, ConnectionEmitted } from '../machines/connection.machine.js';
+import { polygonWsMachine } from '../machines/polygon-ws.machine.js';
+import { CONNECTION_ID, RECONCILER_ID } from '../machines/protocol.js';
+import { reconcilerMachine, type ReconcileResult, type ReconcilerActor, type ReconcilerEmitted } from '../machines/reconciler.machine.js';
+import { connectionMachine } from '../machines/connection.machine.js';
+import { createActiveSet } from '../services/active-set.js';
+import { createAggregatePublisher } from '../services/aggregate-publisher.js';
+import { startHttpApi, type PolygonWsStatus, type PolygonWsView } from '../services/http-api.js';
+import { createPolygonSocket, type SocketStats } from '../services/polygon-socket.js';
+import { createSubscriptionEvents, consumerLag } from '../services/subscription-events.js';
+import { startStatusWriter } from '../services/status-writer.js';
+import { countOf, gapOf } from '../subscriptions/subscription-book.js';
+import type { Logger } from '../shared/logger.js';
+import { counter, gauge } from '../shared/metrics.js';
+import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../shared/redis-keys.js';
+import type { ConnectionSettings } from '../machines/connection.machine.js';
+import type { ReconcilerSettings } from '../machines/reconciler.machine.js';
+
+// Wires the polygon-ws actor system to its real services: the upstream socket, Redis (three
+// connections: reads of the SET, the blocking event reader, the aggregate writer) and the HTTP
+// API. Everything this file logs comes from events the machines emit.
+
+const reconnections = counter('livescan_upstream_reconnections_total', 'Upstream connections lost', ['code']);
+const closes1008 = counter('livescan_upstream_1008_total', 'Upstream closes with code 1008 (policy), max_connections kicks included');
+const kicks = counter('livescan_upstream_max_connections_total', 'max_connections statuses received');
+const driftTotal = counter('livescan_reconciler_drift_total', 'Symbols found out of sync by reconciliations');
+const correctionsTotal = counter('livescan_reconciler_corrections_total', 'Symbols queued to correct drift');
+const reconciliations = counter('livescan_reconciliations_total', 'Reconciliations run', ['status']);
+const ackedGauge = gauge('livescan_acked_subscriptions', 'Subscriptions the upstream has acknowledged');
+const desiredGauge = gauge('livescan_desired_subscriptions', 'Members of polygon_ws:active_tickers at the last read');
+const gapGauge = gauge('livescan_subscription_gap', 'Symbols where the SET and the acknowledged subscriptions differ (-1: unknown)');
+const liveGauge = gauge('livescan_upstream_live', '1 when the upstream connection is live');
+
+export interface PolygonWsRoleOptions {
+  config: Config;
+  redisUrl: string;
+  log: Logger;
+  /** Overrides for tests and benchmarks (faster backoff, smaller penalties). */
+  connection?: Partial<ConnectionSettings>;
+  reconciler?: Partial<ReconcilerSettings>;
+  /** The Stately inspector's callback, when --inspect is on. */
+  inspect?: Observer<InspectionEvent> | ((ev: InspectionEvent) => void);
+  /** Host:port of the HTTP API; port 0 picks a free one. */
+  httpPort?: number;
+}
+
+export interface PolygonWsRole {
+  actor: ReturnType<typeof createActor<typeof polygonWsMachine>>;
+  httpUrl: string;
+  view: PolygonWsView;
+  stop(): Promise<void>;
+}
+
+/** The flat state name operators see: idle, connecting, authenticating, syncing, live, backoff… */
+export function connectionStateName(conn: ConnectionActor): string {
+  const v = conn.getSnapshot().value;
+  if (typeof v === 'string') return v;
+  const open = (v as { open?: { phase?: string } }).open;
+  return open?.phase ?? JSON.stringify(v);
+}
+
+export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<PolygonWsRole> {
+  const { config, log } = opts;
+  const redisOpts = { maxRetriesPerRequest: null, lazyConnect: false, connectionName: 'livescan-polygon-ws' } as const;
+  const main = new Redis(opts.redisUrl, redisOpts);
+  const events = new Redis(opts.redisUrl, { ...redisOpts, connectionName: 'livescan-polygon-ws-events' });
+  const publisherRedis = new Redis(opts.redisUrl, { ...redisOpts, enableOfflineQueue: false, connectionName: 'livescan-polygon-ws-aggs' });
+  for (const [name, r] of [['main', main], ['events', events], ['aggregates', publisherRedis]] as const) {
+    r.on('error', (err: Error) => log.warn({ event: 'redis_error', connection: name, error: err.message }));
+  }
+
+  const stats: SocketStats = { messagesIn: 0, messagesOut: 0, framesRejected: 0, lastError: null };
+  const reconnectTimes: number[] = [];
+  const activeSet = createActiveSet(main, log);
+  let reconcilerRef: ReconcilerActor | null = null;
+
+  const isWanted = (sym: string): boolean => {
+    const book = reconcilerRef?.getSnapshot().context.book;
+    if (!book) return false;
+    return book.desired ? book.desired[sym] === true : book.acked[sym] === true;
+  };
+
+  const socket = createPolygonSocket({
+    url: config.POLYGON_WS_URL,
+    apiKey: config.POLYGON_API_KEY,
+    log,
+    stats,
+    onAggregates: createAggregatePublisher({ redis: publisherRedis, maxLen: config.AGGREGATES_MAXLEN, isWanted, log }),
+  });
+
+  const machine = polygonWsMachine.provide({
+    actors: {
+      connection: connectionMachine.provide({ actors: { socket } }),
+      reconciler: reconcilerMachine.provide({ actors: { readDesired: fromPromise(() => activeSet.read()) } }),
+      subscriptionEvents: createSubscriptionEvents({
+        redis: events,
+        activeSet,
+        consumer: config.POLYGON_WS_CONSUMER || `polygon-ws-${hostname()}`,
+        log,
+      }),
+    },
+  });
+
+  const actor = createActor(machine, {
+    input: {
+      connection: opts.connection,
+      reconciler: {
+        intervalMs: config.RECONCILE_INTERVAL_MS,
+        batchSize: config.SUBSCRIBE_BATCH_SIZE,
+        paceMs: config.SUBSCRIBE_PACE_MS,
+        emptySetGraceMs: config.EMPTY_SET_GRACE_MS,
+        ...opts.reconciler,
+      },
+    },
+    inspect: opts.inspect,
+  });
+
+  actor.subscribe({
+    error: (err: unknown) => {
+      log.fatal({ event: 'polygon_ws_actor_failed', error: err instanceof Error ? err.message : String(err) });
+      process.exitCode = 1;
+    },
+  });
+  actor.start();
+
+  const conn = actor.system.get(CONNECTION_ID) as ConnectionActor;
+  const reconciler = actor.system.get(RECONCILER_ID) as ReconcilerActor;
+  reconcilerRef = reconciler;
+
+  conn.on('*', (e: ConnectionEmitted) => {
+    switch (e.type) {
+      case 'connected':
+        log.info({ event: 'upstream_connected', attempt: e.attempt, pace_multiplier: e.paceMultiplier });
+        break;
+      case 'disconnected':
+        reconnectTimes.push(Date.now());
+        reconnections.inc({ code: String(e.code) });
+        if (e.code === 1008) closes1008.inc();
+        if (e.cause === 'policy' || e.cause === 'dropped') log.error({ event: 'policy_violation_detected', code: e.code, reason: e.reason });
+        else log.warn({ event: 'upstream_disconnected', code: e.code, reason: e.reason, cause: e.cause });
+        break;
+      case 'reconnecting':
+        log.warn({ event: 'reconnecting', attempt: e.attempt, delay_seconds: e.delay_ms / 1000, kind: e.kind });
+        break;
+      case 'kicked':
+        kicks.inc();
+        log.error({
+          event: 'upstream_max_connections',
+          kicks: e.kicks,
+          message: e.message,
+          hint: 'another client authenticated with the same API key; waiting before reconnecting so as not to kick it back',
+        });
+        break;
+      case 'auth_failed':
+        log.fatal({ event: 'upstream_auth_failed', message: e.message, hint: 'check POLYGON_API_KEY; not retrying until restarted with a valid key' });
+        break;
+      case 'live':
+        liveGauge.set(1);
+        log.info({ event: 'upstream_live' });
+        break;
+      case 'stable':
+        log.info({ event: 'connection_stable' });
+        break;
+    }
+    if (e.type !== 'live') liveGauge.set(connectionStateName(conn) === 'live' ? 1 : 0);
+  });
+
+  reconciler.on('*', (e: ReconcilerEmitted) => {
+    switch (e.type) {
+      case 'reconciled': {
+        const r = e.result;
+        reconciliations.inc({ status: r.status });
+        if (r.drift > 0) {
+          driftTotal.inc(r.drift);
+          correctionsTotal.inc(r.corrections);
+          log.warn({ event: 'reconciliation_drift_detected', drift: r.drift, missing: r.missing.slice(0, 50), extra: r.extra.slice(0, 50), desired: r.desired, acknowledged: r.acknowledged });
+        } else if (r.status === 'ok' && r.connected) {
+          log.info({ event: 'reconciliation_perfect_sync', desired: r.desired, acknowledged: r.acknowledged, in_flight: r.in_flight });
+        }
+        break;
+      }
+      case 'resubscribing':
+        log.info({ event: 're_subscribing_after_reconnection', tickers_count: e.tickers_count, refreshed_from_set: true });
+        break;
+      case 'set_missing':
+        log.warn({ event: 'active_set_missing', exists: e.exists, hint: 'keeping current subscriptions; believed only after EMPTY_SET_GRACE_MS' });
+        break;
+      case 'set_empty_accepted':
+        log.warn({ event: 'active_set_empty_accepted', unsubscribing: e.unsubscribing });
+        break;
+      case 'read_failed':
+        log.warn({ event: 'reconciliation_read_failed', error: e.error });
+        break;
+      case 'batch_sent':
+        log.debug({ event: 'subscription_batch_sent', action: e.action, count: e.count, pending: e.pending });
+        break;
+      case 'synced':
+        log.info({ event: 'subscriptions_synced', tickers_count: e.tickers_count });
+        break;
+      case 'hints_ignored':
+        log.debug({ event: 'subscription_hints_ignored', reason: e.reason, count: e.count });
+        break;
+    }
+  });
+  reconciler.subscribe((snap) => {
+    const book = snap.context.book;
+    ackedGauge.set(countOf(book.acked));
+    desiredGauge.set(countOf(book.desired));
+    gapGauge.set(gapOf(book) ?? -1);
+  });
+
+  const view: PolygonWsView = {
+    status(): PolygonWsStatus {
+      const r = reconciler.getSnapshot().context;
+      const c = conn.getSnapshot().context;
+      const hourAgo = Date.now() - 3_600_000;
+      while (reconnectTimes.length > 0 && (reconnectTimes[0] as number) < hourAgo) reconnectTimes.shift();
+      return {
+        state: connectionStateName(conn),
+        acknowledged: Object.keys(r.book.acked),
+        desired: r.book.desired ? countOf(r.book.desired) : null,
+        gap: gapOf(r.book),
+        inFlight: Object.keys(r.book.inFlight).length,
+        pending: Object.keys(r.book.pending).length,
+        reconciler: r.metrics,
+        lastResult: r.lastResult,
+        reconnections: c.reconnections,
+        reconnectionsLastHour: reconnectTimes.length,
+        closesByCode: c.closesByCode,
+        maxConnectionsKicks: c.kicks,
+        messagesIn: stats.messagesIn,
+        messagesOut: stats.messagesOut,
+        framesRejected: stats.framesRejected,
+        lastError: c.lastError ?? stats.lastError,
+        paceMultiplier: r.paceMultiplier,
+      };
+    },
+    force(): Promise<ReconcileResult> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          sub.unsubscribe();
+          reject(new Error('reconciliation did not complete within 15 s'));
+        }, 15_000);
+        const sub = reconciler.on('reconciled', (e) => {
+          clearTimeout(timer);
+          sub.unsubscribe();
+          resolve(e.result);
+        });
+        actor.send({ type: 'FORCE' });
+      });
+    },
+    async consumerLag() {
+      try {
+        const groups = (await main.call('XINFO', 'GROUPS', SUBSCRIPTIONS_STREAM)) as unknown[][];
+        for (const g of groups) {
+          const rec: Record<string, unknown> = {};
+          for (let i = 0; i + 1 < g.length; i += 2) rec[String(g[i])] = g[i + 1];
+          if (rec.name === SUBSCRIPTIONS_GROUP) {
+            const lag = typeof rec.lag === 'number' ? rec.lag : null;
+            if (lag !== null) consumerLag.set(lag);
+            return lag;
+          }
+        }
+        return null;
+      } catch {
+        return null;
+      }
+    },
+  };
+
+  const http = await startHttpApi({
+    view,
+    log,
+    host: config.HTTP_HOST,
+    port: opts.httpPort ?? config.HTTP_PORT,
+    adminToken: config.ADMIN_TOKEN,
+  });
+  log.info({ event: 'polygon_ws_http_listening', url: http.url });
+
+  const statusWriter = startStatusWriter({
+    redis: main,
+    role: 'polygon-ws',
+    log,
+    read: () => {
+      const s = view.status();
+      return {
+        state: s.state,
+        gap: s.gap,
+        desired: s.desired,
+        acknowledged: s.acknowledged.length,
+        last_reconciliation: s.reconciler.last_reconciliation,
+        reconnections: s.reconnections,
+        close_1008_count: s.closesByCode['1008'] ?? 0,
+        max_connections_kicks: s.maxConnectionsKicks,
+      };
+    },
+  });
+
+  return {
+    actor,
+    httpUrl: http.url,
+    view,
+    async stop() {
+      statusWriter.stop();
+      actor.send({ type: 'STOP' });
+      actor.stop();
+      await http.app.close();
+      await Promise.allSettled([main.quit(), publisherRedis.quit()]);
+      events.disconnect();
+      log.info({ event: 'polygon_ws_stopped' });
+    },
+  };
+}

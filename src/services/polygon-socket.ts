@@ -1,0 +1,178 @@
+import WebSocket from 'ws';
+import { fromCallback } from 'xstate';
+import type { ConnectionEvent, SocketCommand } from '../machines/connection.machine.js';
+import type { Logger } from '../shared/logger.js';
+import { counter } from '../shared/metrics.js';
+import { decodeServerFrame, encodeAuth, encodeSubscription, type Aggregate } from '../upstream/codec.js';
+
+// The upstream socket as an actor: one instance per connection attempt, invoked by the
+// connection machine's `open` state and closed by stopping it. It reads fast and hands off:
+// aggregates go straight to `onAggregates` (never through the statechart), acknowledgements are
+// gathered per tick into one ACKED event, and nothing slow runs on the read path, because the
+// upstream drops clients that read too slowly.
+
+export interface SocketStats {
+  messagesIn: number;
+  messagesOut: number;
+  framesRejected: number;
+  lastError: string | null;
+}
+
+export interface PolygonSocketDeps {
+  url: string;
+  apiKey: string;
+  log: Logger;
+  stats: SocketStats;
+  onAggregates: (aggs: Aggregate[]) => void;
+  /** We ping too (the provider's own client pings every 25 s). */
+  pingIntervalMs?: number;
+  /** Largest frame accepted from the upstream. */
+  maxPayloadBytes?: number;
+}
+
+const framesRejected = counter('livescan_upstream_frames_rejected_total', 'Upstream events that could not be understood', ['reason']);
+const messagesIn = counter('livescan_upstream_messages_in_total', 'Frames received from the upstream');
+const messagesOut = counter('livescan_upstream_messages_out_total', 'Messages sent to the upstream', ['action']);
+const aggregatesIn = counter('livescan_aggregates_in_total', 'Per-second aggregates received from the upstream');
+
+export function createPolygonSocket(deps: PolygonSocketDeps) {
+  const { log, stats } = deps;
+  return fromCallback<SocketCommand>(({ sendBack: send_, receive }) => {
+    const sendBack = (e: ConnectionEvent) => send_(e);
+    const ws = new WebSocket(deps.url, { maxPayload: deps.maxPayloadBytes ?? 64 * 1024 * 1024, handshakeTimeout: 10_000 });
+    let closed = false;
+    let lastBeat = 0;
+    let ackFlush: NodeJS.Immediate | null = null;
+    let subscribed: string[] = [];
+    let unsubscribed: string[] = [];
+
+    const beat = () => {
+      // At most one HEARTBEAT a second reaches the machine: it only needs to know we are alive.
+      const now = Date.now();
+      if (now - lastBeat < 1000) return;
+      lastBeat = now;
+      sendBack({ type: 'HEARTBEAT' });
+    };
+
+    const flushAcks = () => {
+      ackFlush = null;
+      if (subscribed.length === 0 && unsubscribed.length === 0) return;
+      sendBack({ type: 'ACKED', subscribed, unsubscribed });
+      subscribed = [];
+      unsubscribed = [];
+    };
+
+    const send = (text: string, action: string): boolean => {
+      if (ws.readyState !== WebSocket.OPEN) {
+        log.warn({ event: 'upstream_send_dropped', action, reason: 'socket_not_open' });
+        return false;
+      }
+      ws.send(text);
+      stats.messagesOut++;
+      messagesOut.inc({ action });
+      return true;
+    };
+
+    const ping = setInterval(() => {
+      if (ws.readyState === WebSocket.OPEN) ws.ping();
+    }, deps.pingIntervalMs ?? 25_000);
+
+    ws.on('open', () => {
+      log.info({ event: 'upstream_socket_open' });
+      beat();
+    });
+    ws.on('pong', beat);
+    ws.on('ping', beat);
+
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      stats.messagesIn++;
+      messagesIn.inc();
+      beat();
+      const text = isBinary ? '' : data.toString();
+      const frame = decodeServerFrame(text);
+      for (const r of frame.rejected) {
+        stats.framesRejected++;
+        framesRejected.inc({ reason: r.reason });
+        log.warn({ event: 'upstream_frame_rejected', reason: r.reason, sample: r.sample });
+      }
+      if (frame.aggregates.length > 0) {
+        aggregatesIn.inc(frame.aggregates.length);
+        deps.onAggregates(frame.aggregates);
+      }
+      for (const st of frame.statuses) {
+        switch (st.kind) {
+          case 'connected':
+            sendBack({ type: 'UPSTREAM_CONNECTED' });
+            break;
+          case 'auth_success':
+            log.info({ event: 'upstream_authenticated' });
+            sendBack({ type: 'AUTH_SUCCESS' });
+            break;
+          case 'auth_failed':
+            stats.lastError = `auth_failed: ${st.message}`;
+            sendBack({ type: 'AUTH_FAILED', message: st.message });
+            break;
+          case 'max_connections':
+            stats.lastError = `max_connections: ${st.message}`;
+            sendBack({ type: 'KICKED', message: st.message });
+            break;
+          case 'slow_consumer':
+          case 'force_disconnect':
+            stats.lastError = `${st.kind}: ${st.message}`;
+            sendBack({ type: 'UPSTREAM_DROPPED', status: st.kind, message: st.message });
+            break;
+          case 'subscribed':
+            subscribed.push(...(st.symbols ?? []));
+            break;
+          case 'unsubscribed':
+            unsubscribed.push(...(st.symbols ?? []));
+            break;
+          case 'auth_timeout':
+          case 'error':
+            stats.lastError = `${st.status}: ${st.message}`;
+            log.warn({ event: 'upstream_status_error', status: st.status, message: st.message });
+            break;
+          case 'other':
+            log.debug({ event: 'upstream_status', status: st.status, message: st.message });
+            break;
+        }
+      }
+      // Acks of one subscribe message often span frames: gather them for this tick.
+      if ((subscribed.length > 0 || unsubscribed.length > 0) && !ackFlush) ackFlush = setImmediate(flushAcks);
+    });
+
+    ws.on('error', (err: Error) => {
+      stats.lastError = err.message;
+      log.warn({ event: 'upstream_socket_error', error: err.message });
+    });
+
+    ws.on('close', (code: number, reason: Buffer) => {
+      clearInterval(ping);
+      if (ackFlush) {
+        clearImmediate(ackFlush);
+        flushAcks();
+      }
+      if (closed) return;
+      closed = true;
+      const why = reason.toString();
+      log.warn({ event: 'connection_closed', code, reason: why });
+      sendBack({ type: 'SOCKET_CLOSED', code, reason: why });
+    });
+
+    receive((cmd) => {
+      if (cmd.type === 'AUTHENTICATE') {
+        send(encodeAuth(deps.apiKey), 'auth');
+      } else {
+        send(encodeSubscription(cmd.action, cmd.symbols), cmd.action);
+      }
+    });
+
+    return () => {
+      closed = true;
+      clearInterval(ping);
+      if (ackFlush) clearImmediate(ackFlush);
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client closing');
+      else ws.terminate();
+    };
+  });
+}

@@ -1,0 +1,183 @@
+import type { Redis } from 'ioredis';
+import { fromCallback } from 'xstate';
+import type { ReconcilerEvent } from '../machines/reconciler.machine.js';
+import { RECONCILER_ID, peer } from '../machines/protocol.js';
+import type { Logger } from '../shared/logger.js';
+import { counter, gauge, histogram } from '../shared/metrics.js';
+import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../shared/redis-keys.js';
+import { isValidSymbol } from '../upstream/codec.js';
+import type { ActiveSet } from './active-set.js';
+
+// The event fast path: the scanner's subscribe/unsubscribe entries of `polygon_ws:subscriptions`,
+// read with the consumer group. Each entry is a hint, not a command: the symbols are checked
+// against the SET (one transaction per batch) and the reconciler is told what the SET says now.
+// An unsubscribe for a symbol back in the SET therefore changes nothing (the seeds' TSLA race).
+// Entries are acknowledged once the reconciler has the verdict; a crash before that leaves them
+// pending, and they are read again (own pending first, then XAUTOCLAIM of dead consumers' ones).
+
+export interface SubscriptionEventsDeps {
+  /** A connection of its own: XREADGROUP BLOCK holds it. */
+  redis: Redis;
+  activeSet: ActiveSet;
+  consumer: string;
+  log: Logger;
+  blockMs?: number;
+  batchSize?: number;
+  /** Entries idle this long in another consumer's pending list are taken over. */
+  claimIdleMs?: number;
+}
+
+export interface ParsedEntry {
+  id: string;
+  symbol: string;
+  action: 'subscribe' | 'unsubscribe';
+}
+
+const rejected = counter('livescan_subscription_events_rejected_total', 'Stream entries that were malformed', ['reason']);
+const handled = counter('livescan_subscription_events_total', 'Stream entries handled', ['action']);
+const readErrors = counter('livescan_subscription_events_read_errors_total', 'Failed reads of the subscriptions stream');
+const hintLatency = histogram(
+  'livescan_subscription_event_latency_seconds',
+  'From the entry being written (its stream id) to the reconciler having the verified hint',
+  [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+);
+export const consumerLag = gauge('livescan_consumer_group_lag', 'Entries of polygon_ws:subscriptions not yet delivered to the group');
+
+type RawEntry = [id: string, fields: string[]];
+
+/** Validate one stream entry at the edge. */
+export function parseEntry(id: string, fields: readonly string[]): ParsedEntry | { id: string; reason: string } {
+  const rec: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) rec[fields[i] as string] = fields[i + 1] as string;
+  const symbol = rec.symbol?.trim().toUpperCase();
+  if (!symbol) return { id, reason: 'missing_symbol' };
+  if (!isValidSymbol(symbol)) return { id, reason: 'invalid_symbol' };
+  const action = rec.action?.trim().toLowerCase();
+  if (action === undefined) return { id, reason: 'missing_action' };
+  if (action !== 'subscribe' && action !== 'unsubscribe') return { id, reason: 'unknown_action' };
+  return { id, symbol, action };
+}
+
+export async function ensureGroup(redis: Redis): Promise<void> {
+  try {
+    // `$`: history before the group existed is irrelevant, the SET is read on every connect.
+    await redis.xgroup('CREATE', SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, '$', 'MKSTREAM');
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.includes('BUSYGROUP')) throw err;
+  }
+}
+
+export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
+  const { redis, activeSet, consumer, log } = deps;
+  const blockMs = deps.blockMs ?? 5_000;
+  const count = deps.batchSize ?? 100;
+  const claimIdleMs = deps.claimIdleMs ?? 60_000;
+
+  return fromCallback(({ system }) => {
+    let stopped = false;
+
+    const handle = async (entries: RawEntry[]): Promise<void> => {
+      if (entries.length === 0) return;
+      const valid: ParsedEntry[] = [];
+      for (const [id, fields] of entries) {
+        // A deleted entry still pending comes back with null fields.
+        const p = parseEntry(id, fields ?? []);
+        if ('reason' in p) {
+          rejected.inc({ reason: p.reason });
+          log.warn({ event: 'subscription_event_rejected', id, reason: p.reason });
+        } else valid.push(p);
+      }
+      if (valid.length > 0) {
+        const symbols = [...new Set(valid.map((e) => e.symbol))];
+        const verdict = await activeSet.check(symbols);
+        const reconciler = peer(system, RECONCILER_ID);
+        if (!reconciler) throw new Error('no reconciler registered in the actor system');
+        reconciler.send({ type: 'HINTS', ...verdict } satisfies ReconcilerEvent);
+        const now = Date.now();
+        for (const e of valid) {
+          handled.inc({ action: e.action });
+          hintLatency.observe(Math.max(0, now - Number(e.id.split('-')[0])) / 1000);
+          log.debug({ event: 'subscription_event', symbol: e.symbol, action: e.action, in_set: verdict.members[e.symbol] });
+        }
+      }
+      await redis.xack(SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, ...entries.map(([id]) => id));
+    };
+
+    const readGroup = async (id: '>' | '0', block: boolean): Promise<RawEntry[]> => {
+      const args: (string | number)[] = ['GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', count];
+      if (block) args.push('BLOCK', blockMs);
+      args.push('STREAMS', SUBSCRIPTIONS_STREAM, id);
+      const res = (await redis.call('XREADGROUP', ...args)) as [string, RawEntry[]][] | null;
+      return res?.[0]?.[1] ?? [];
+    };
+
+    const claimAbandoned = async (): Promise<void> => {
+      let cursor = '0-0';
+      do {
+        const res = (await redis.call(
+          'XAUTOCLAIM',
+          SUBSCRIPTIONS_STREAM,
+          SUBSCRIPTIONS_GROUP,
+          consumer,
+          claimIdleMs,
+          cursor,
+          'COUNT',
+          count,
+        )) as [string, RawEntry[], string[]?];
+        cursor = res[0];
+        if (res[1].length > 0) log.info({ event: 'subscription_events_reclaimed', count: res[1].length });
+        await handle(res[1]);
+      } while (cursor !== '0-0' && !stopped);
+    };
+
+    const updateLag = async (): Promise<void> => {
+      const groups = (await redis.call('XINFO', 'GROUPS', SUBSCRIPTIONS_STREAM)) as unknown[][];
+      for (const g of groups) {
+        const rec: Record<string, unknown> = {};
+        for (let i = 0; i + 1 < g.length; i += 2) rec[String(g[i])] = g[i + 1];
+        if (rec.name === SUBSCRIPTIONS_GROUP && typeof rec.lag === 'number') consumerLag.set(rec.lag);
+      }
+    };
+
+    const run = async () => {
+      let failures = 0;
+      let lastClaim = 0;
+      let recovered = false;
+      while (!stopped) {
+        try {
+          await ensureGroup(redis);
+          if (!recovered) {
+            // Our own entries left pending by a crash of this consumer.
+            for (let batch = await readGroup('0', false); batch.length > 0 && !stopped; batch = await readGroup('0', false)) {
+              log.info({ event: 'subscription_events_recovered', count: batch.length });
+              await handle(batch);
+            }
+            recovered = true;
+          }
+          if (Date.now() - lastClaim > claimIdleMs / 2) {
+            await claimAbandoned();
+            lastClaim = Date.now();
+          }
+          const batch = await readGroup('>', true);
+          await handle(batch);
+          if (batch.length === 0) await updateLag();
+          failures = 0;
+        } catch (err) {
+          if (stopped) break;
+          failures++;
+          readErrors.inc();
+          recovered = false;
+          log.warn({ event: 'subscription_events_read_failed', error: err instanceof Error ? err.message : String(err), failures });
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(failures, 6))));
+        }
+      }
+    };
+    void run();
+
+    return () => {
+      stopped = true;
+      // Unblocks a pending XREADGROUP BLOCK; this connection belongs to the reader alone.
+      redis.disconnect();
+    };
+  });
+}
