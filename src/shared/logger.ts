@@ -36,14 +36,15 @@ export function createLogger(settings: LoggerSettings): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
-    hooks: secrets.length
-      ? {
-          logMethod(args, method) {
-            method.apply(this, args.map((a) => scrub(a, secrets)) as Parameters<typeof method>);
-          },
-        }
-      : undefined,
   };
+  if (secrets.length > 0) {
+    // Redaction by path misses a key quoted inside an error message: scrub every value too.
+    options.hooks = {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => scrub(a, secrets)) as Parameters<typeof method>);
+      },
+    };
+  }
   if (settings.pretty) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
   }
