@@ -104,10 +104,11 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
     };
 
     const readGroup = async (id: '>' | '0', block: boolean): Promise<RawEntry[]> => {
-      const args: (string | number)[] = ['GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', count];
-      if (block) args.push('BLOCK', blockMs);
-      args.push('STREAMS', SUBSCRIPTIONS_STREAM, id);
-      const res = (await redis.call('XREADGROUP', ...args)) as [string, RawEntry[]][] | null;
+      const res = (
+        block
+          ? await redis.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', SUBSCRIPTIONS_STREAM, id)
+          : await redis.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', count, 'STREAMS', SUBSCRIPTIONS_STREAM, id)
+      ) as [string, RawEntry[]][] | null;
       return res?.[0]?.[1] ?? [];
     };
 
