@@ -265,8 +265,10 @@ export const reconcilerMachine = setup({
     sendBatch: enqueueActions(({ context, enqueue, system }) => {
       const connection = peer(system, CONNECTION_ID);
       const { batch, book } = takeBatch(context.book, context.settings.batchSize, context.cycle);
-      if (!batch || !connection) return;
-      enqueue.sendTo(connection, { type: 'SEND', action: batch.action, symbols: batch.symbols } satisfies OutboxEvent);
+      if (!batch) return;
+      // Without a registered connection the batch is lost like any unacknowledged message, and
+      // sent again two cycles later; the wiring test makes sure that never happens in production.
+      if (connection) enqueue.sendTo(connection, { type: 'SEND', action: batch.action, symbols: batch.symbols } satisfies OutboxEvent);
       enqueue.assign({
         book,
         metrics: {
@@ -312,7 +314,6 @@ export const reconcilerMachine = setup({
     },
   }),
   on: {
-    ACKED: { actions: 'applyAcks' },
     HINTS: { actions: 'applyHints' },
   },
   states: {
@@ -329,6 +330,8 @@ export const reconcilerMachine = setup({
           on: {
             DISCONNECTED: { target: 'offline', actions: 'clearBook' },
             PACE: { actions: 'setPace' },
+            // Only while online: an ack cannot outlive the connection that gave it.
+            ACKED: { actions: 'applyAcks' },
             // A second CONNECTED without DISCONNECTED (a lost event) is still a new connection.
             CONNECTED: { target: 'online', reenter: true, actions: ['clearBook', 'setPace', raise({ type: 'RESYNC' })] },
           },
@@ -354,6 +357,7 @@ export const reconcilerMachine = setup({
         reading: {
           on: { RESYNC: { target: 'reading', reenter: true } },
           invoke: {
+            id: 'readDesired',
             src: 'readDesired',
             onDone: { target: 'waiting', actions: 'applyRead' },
             onError: { target: 'waiting', actions: 'readFailed' },

@@ -1,0 +1,102 @@
+import type { Role } from './cli/args.js';
+import type { Config } from './config/env.js';
+import { startPolygonWs, type PolygonWsRole } from './roles/polygon-ws.js';
+import { startScanner } from './roles/scanner.js';
+import { startWsServer, type WsServerHandle } from './roles/ws-server.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './services/embedded-redis.js';
+import { startInspector } from './services/inspector.js';
+import type { Logger } from './shared/logger.js';
+import { startPolygonSimulator, type PolygonSimulator } from './simulator/polygon-simulator.js';
+
+// Starts the roles asked for in one process, on embedded defaults where configuration is
+// missing: a private redis-server without REDIS_URL, the Polygon simulator without
+// POLYGON_API_KEY. Stops them in the reverse order: stop taking work first, Redis last.
+
+export const SIMULATOR_API_KEY = 'sim-key';
+
+export interface LivescanOptions {
+  config: Config;
+  roles: readonly Role[];
+  log: Logger;
+  inspect: boolean;
+}
+
+export interface Livescan {
+  redisUrl: string;
+  embeddedRedis: EmbeddedRedis | null;
+  simulator: PolygonSimulator | null;
+  polygonWs: PolygonWsRole | null;
+  wsServer: WsServerHandle | null;
+  /** Where to look, for the start-up banner. */
+  endpoints: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
+  const { roles, log } = opts;
+  let config = opts.config;
+  const stops: (() => Promise<void>)[] = [];
+  const endpoints: Record<string, string> = {};
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log.warn({ event: 'shutdown_step_failed', error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  };
+
+  try {
+    let embeddedRedis: EmbeddedRedis | null = null;
+    let redisUrl = config.REDIS_URL;
+    if (!redisUrl) {
+      embeddedRedis = await startEmbeddedRedis();
+      redisUrl = embeddedRedis.url;
+      stops.push(() => embeddedRedis!.stop());
+      log.info({ event: 'embedded_redis_started', url: redisUrl, pid: embeddedRedis.pid, hint: 'set REDIS_URL to share a Redis between processes' });
+      endpoints.redis = redisUrl;
+    }
+
+    let simulator: PolygonSimulator | null = null;
+    if (!config.POLYGON_API_KEY && roles.includes('polygon-ws')) {
+      simulator = await startPolygonSimulator({ apiKeys: [SIMULATOR_API_KEY], logger: log.child({ component: 'simulator' }) });
+      stops.push(() => simulator!.close());
+      config = { ...config, POLYGON_API_KEY: SIMULATOR_API_KEY, POLYGON_WS_URL: simulator.url };
+      log.info({ event: 'polygon_simulator_started', url: simulator.url, hint: 'set POLYGON_API_KEY to use the real upstream' });
+      endpoints.upstream = `${simulator.url} (simulator)`;
+    }
+
+    const inspector = opts.inspect ? await startInspector({ port: config.INSPECT_PORT, log }) : null;
+    if (inspector) {
+      stops.push(() => inspector.stop());
+      endpoints.inspector = inspector.url;
+    }
+
+    let polygonWs: PolygonWsRole | null = null;
+    if (roles.includes('polygon-ws')) {
+      polygonWs = await startPolygonWs({ config, redisUrl, log: log.child({ role: 'polygon-ws' }), inspect: inspector?.inspect });
+      stops.push(() => polygonWs!.stop());
+      endpoints.polygon_ws_api = polygonWs.httpUrl;
+    }
+
+    if (roles.includes('scanner')) {
+      const scanner = await startScanner({ config, redisUrl, log: log.child({ role: 'scanner' }), inspect: inspector?.inspect });
+      stops.push(() => scanner.stop());
+      endpoints.scanner_metrics = scanner.metricsUrl;
+    }
+
+    let wsServer: WsServerHandle | null = null;
+    if (roles.includes('ws-server')) {
+      wsServer = await startWsServer({ config, redisUrl, log: log.child({ role: 'ws-server' }) });
+      stops.push(() => wsServer!.stop());
+      endpoints.dashboard = wsServer.url;
+      endpoints.browser_ws = `${wsServer.url.replace(/^http/, 'ws').replace(/\/$/, '')}/ws`;
+    }
+
+    return { redisUrl, embeddedRedis, simulator, polygonWs, wsServer, endpoints, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { fromCallback, type AnyEventObject } from 'xstate';
+import { connectionMachine } from '../../src/machines/connection.machine.js';
+import { afterEvents, walkModel } from '../helpers/model-walk.js';
+
+// Every state and every transition of the connection statechart, reached by the shortest event
+// sequences and replayed on a real actor with an inert socket.
+
+const machine = connectionMachine.provide({ actors: { socket: fromCallback(() => () => undefined) } });
+
+const events: AnyEventObject[] = [
+  { type: 'START' },
+  { type: 'STOP' },
+  { type: 'UPSTREAM_CONNECTED' },
+  { type: 'AUTH_SUCCESS' },
+  { type: 'AUTH_FAILED', message: 'authentication failed' },
+  { type: 'KICKED', message: 'Maximum number of websocket connections exceeded.' },
+  { type: 'UPSTREAM_DROPPED', status: 'slow_consumer', message: 'slow consumer' },
+  { type: 'SOCKET_CLOSED', code: 1008, reason: '' },
+  { type: 'SOCKET_CLOSED', code: 1006, reason: '' },
+  { type: 'HEARTBEAT' },
+  { type: 'ACKED', subscribed: ['AAPL'], unsubscribed: [] },
+  { type: 'SEND', action: 'subscribe', symbols: ['AAPL'] },
+  { type: 'SYNCED' },
+  ...afterEvents(connectionMachine),
+];
+
+type Snap = ReturnType<typeof machine.getInitialSnapshot>;
+
+describe('connection statechart, model-based', () => {
+  it('walks every state and every transition, and each state keeps its promises', () => {
+    const report = walkModel({
+      machine,
+      events,
+      check: (s, path) => {
+        const snap = s as unknown as Snap;
+        const open = snap.matches('open');
+        // The socket lives exactly while `open`.
+        expect(Boolean(snap.children.socket), path).toBe(open);
+        if (snap.matches('backoff') || snap.matches('policyBackoff') || snap.matches('kicked')) {
+          expect(snap.context.reconnections, path).toBeGreaterThan(0);
+        }
+        if (snap.matches('policyBackoff')) expect(snap.context.policyStrikes, path).toBeGreaterThan(0);
+        if (snap.matches('kicked')) {
+          expect(snap.context.kicks, path).toBeGreaterThan(0);
+          // Never a tight loop after a kick.
+          expect(snap.context.nextDelayMs, path).toBeGreaterThanOrEqual(snap.context.settings.kickPenaltyMs);
+        }
+        if (snap.matches('authFailed')) expect(snap.context.lastError, path).toMatch(/auth_failed/);
+        if (snap.matches({ open: { phase: 'live' } })) expect(snap.matches({ open: { handshake: 'done' } }), path).toBe(true);
+      },
+    });
+    const untaken = [...report.defined].filter((t) => !report.transitionsTaken.has(t));
+    expect(untaken).toEqual([]);
+    console.log(`walked ${report.paths} paths, ${report.replays} replays, ${report.transitionsTaken.size}/${report.defined.size} transitions, ${report.statesVisited.size}/${report.definedStates.size} states`);
+    const unvisited = [...report.definedStates].filter((s) => !report.statesVisited.has(s));
+    expect(unvisited).toEqual([]);
+    expect(report.paths).toBeGreaterThanOrEqual(10);
+    expect(report.defined.size).toBeGreaterThanOrEqual(20);
+  });
+});
