@@ -9,11 +9,20 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "ensure-deps: redis-server missing, installing Debian's package" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
-  # Debian's package starts a system-wide instance; livescan runs its own on a free port.
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+updated=""
+apt_install() {
+  # $1: the package, $2: why
+  echo "ensure-deps: $1 missing ($2), installing Debian's package" >&2
+  if [ -z "$updated" ]; then $SUDO apt-get update -qq; updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$1" >/dev/null
+}
+
+# livescan starts its own redis-server on a free port (the package's system instance is unused).
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server "needed to run and test livescan"
+
+# The dashboard's browser test drives Debian's Chromium with playwright-core.
+if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium "needed by the dashboard's browser test"
 fi

@@ -5,6 +5,7 @@ import { startScanner } from './roles/scanner.js';
 import { startWsServer, type WsServerHandle } from './roles/ws-server.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './services/embedded-redis.js';
 import { startInspector } from './services/inspector.js';
+import { startMetricsServer } from './services/metrics-server.js';
 import type { Logger } from './shared/logger.js';
 import { startPolygonSimulator, type PolygonSimulator } from './simulator/polygon-simulator.js';
 
@@ -67,7 +68,7 @@ export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
       endpoints.upstream = `${simulator.url} (simulator)`;
     }
 
-    const inspector = opts.inspect ? await startInspector({ port: config.INSPECT_PORT, log }) : null;
+    const inspector = opts.inspect ? await startInspector({ port: config.INSPECT_PORT, log, secrets: [opts.config.POLYGON_API_KEY, config.ADMIN_TOKEN].filter(Boolean) }) : null;
     if (inspector) {
       stops.push(() => inspector.stop());
       endpoints.inspector = inspector.url;
@@ -81,9 +82,15 @@ export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
     }
 
     if (roles.includes('scanner')) {
-      const scanner = await startScanner({ config, redisUrl, log: log.child({ role: 'scanner' }), inspect: inspector?.inspect });
+      // The scanner's market source depends on the configured key, not on the simulator's.
+      const scanner = await startScanner({ config: opts.config, redisUrl, log: log.child({ role: 'scanner' }), inspect: inspector?.inspect });
       stops.push(() => scanner.stop());
-      endpoints.scanner_metrics = scanner.metricsUrl;
+      if (!roles.includes('polygon-ws') && !roles.includes('ws-server')) {
+        // Alone in its process, the scanner still shows its metrics.
+        const metrics = await startMetricsServer({ host: config.HTTP_HOST, port: config.SCANNER_HTTP_PORT, log });
+        stops.push(() => metrics.stop());
+        endpoints.scanner_metrics = `${metrics.url}/metrics`;
+      }
     }
 
     let wsServer: WsServerHandle | null = null;

@@ -136,6 +136,11 @@ export const ENV = {
     secret: true,
     help: 'Bearer token for mutating HTTP endpoints (POST /reconciler/force). Required when HTTP_HOST is not loopback.',
   },
+  SCANNER_HTTP_PORT: {
+    parse: int(0, 65535),
+    default: 8007,
+    help: 'Port of /metrics and /health when the scanner runs alone in its process (with another role, that role serves them).',
+  },
   SCAN_INTERVAL_MS: { parse: int(500, HOUR), default: 10_000, help: 'How often the scanner ranks the market.' },
   MARKET_SEED: { parse: int(0, 2 ** 31 - 1), default: 42, help: 'Seed of the simulated market, so a run can be reproduced.' },
   MARKET_SYMBOLS: { parse: int(50, 100_000), default: 3_000, help: 'How many symbols the simulated market trades.' },

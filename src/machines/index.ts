@@ -1,5 +1,30 @@
 import type { AnyStateMachine } from 'xstate';
+import { connectionMachine } from './connection.machine.js';
+import { polygonWsMachine } from './polygon-ws.machine.js';
+import { reconcilerMachine } from './reconciler.machine.js';
+import { scannerMachine } from './scanner.machine.js';
 
-// TEMPORARY stub so the diagram generator and its test compile: the integrator replaces this file
-// with the registry of every machine (name, machine, one-line description).
-export const MACHINES: { name: string; machine: AnyStateMachine; description: string }[] = [];
+// Every statechart of livescan: `npm run visualize` draws each into visualizations/, and a test
+// fails when a drawing is older than its machine.
+export const MACHINES: { name: string; machine: AnyStateMachine; description: string }[] = [
+  {
+    name: 'connection',
+    machine: connectionMachine,
+    description: 'polygon-ws: the upstream connection lifecycle: connecting, authenticating, syncing, live; backoff, 1008 penalty, max_connections, auth_failed; heartbeat watchdog.',
+  },
+  {
+    name: 'reconciler',
+    machine: reconcilerMachine,
+    description: 'polygon-ws: keeps the acknowledged subscriptions equal to the SET: resync on every connect, periodic and forced reconciliation, paced outbox, missing-SET grace.',
+  },
+  {
+    name: 'polygon-ws',
+    machine: polygonWsMachine,
+    description: 'polygon-ws: the actor system that runs the reconciler, the connection and the scanner-event reader side by side.',
+  },
+  {
+    name: 'scanner',
+    machine: scannerMachine,
+    description: 'scanner: one ranking cycle every SCAN_INTERVAL_MS: fetch the market, rank, publish atomically; retry with backoff.',
+  },
+];

@@ -81,6 +81,11 @@ export interface ScannerContext {
   attempt: number;
   /** The memory must be re-read from Redis before the next scan. */
   needsReload: boolean;
+  /**
+   * The sequences of the last scan this process tried to publish: a reload never goes below them,
+   * even when Redis lost its data (restarted without persistence) meanwhile.
+   */
+  sequenceFloor: PersistedScannerState['sequences'];
   lastError: { stage: ScannerStage; message: string } | null;
 }
 
@@ -180,6 +185,7 @@ export const scannerMachine = setup({
     cycle: 0,
     attempt: 0,
     needsReload: true,
+    sequenceFloor: {},
     lastError: null,
   }),
   states: {
@@ -189,7 +195,10 @@ export const scannerMachine = setup({
         onDone: {
           target: 'fetching',
           actions: [
-            assign({ memory: ({ event }) => memoryFromPersisted(event.output), needsReload: false }),
+            assign({
+              memory: ({ context, event }) => memoryFromPersisted(withFloor(event.output, context.sequenceFloor)),
+              needsReload: false,
+            }),
             emit(({ event }) => ({
               type: 'state.loaded' as const,
               sequences: event.output.sequences,
@@ -230,6 +239,7 @@ export const scannerMachine = setup({
       },
     },
     publishing: {
+      entry: assign({ sequenceFloor: ({ context }) => context.plan?.sequences ?? context.sequenceFloor }),
       invoke: {
         src: 'publishCycle',
         input: ({ context }) => {
@@ -274,6 +284,14 @@ export const scannerMachine = setup({
     },
   },
 });
+
+function withFloor(p: PersistedScannerState, floor: PersistedScannerState['sequences']): PersistedScannerState {
+  const sequences = { ...p.sequences };
+  for (const [list, n] of Object.entries(floor) as [keyof typeof floor, number][]) {
+    if (n > (sequences[list] ?? 0)) sequences[list] = n;
+  }
+  return { ...p, sequences };
+}
 
 function emptyStats(): CycleStats {
   return {

@@ -1,0 +1,160 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config/env.js';
+import type { Logger } from '../shared/logger.js';
+import { CATEGORIES } from '../shared/redis-keys.js';
+import { ClientHub } from '../ws-server/client-hub.js';
+import { resolveLimits, type WsLimits } from '../ws-server/limits.js';
+import { ListStore } from '../ws-server/list-store.js';
+import { RankingSync } from '../ws-server/ranking-sync.js';
+import { parseAllowedOrigins, startWsHttpServer } from '../ws-server/server.js';
+import { readServiceStatuses, startStatusWriter } from '../ws-server/service-status.js';
+import { StreamFollower } from '../ws-server/stream-follower.js';
+import { aggregatesHandler, rankingHandler } from '../ws-server/stream-handlers.js';
+
+// The ws-server role: reads Redis (category keys, the ranking and aggregate streams) and serves
+// browsers. It never writes subscription events; the only key it writes is its own status.
+
+export interface WsServerDeps {
+  config: Config;
+  redisUrl: string;
+  log: Logger;
+  /** Overrides of DEFAULT_WS_LIMITS (tests use small ones). */
+  limits?: Partial<WsLimits>;
+  /** XREAD BLOCK timeout. */
+  blockMs?: number;
+  statusIntervalMs?: number;
+  /** How long start-up waits for the first bootstrap before serving anyway (Redis may be down). */
+  bootstrapWaitMs?: number;
+  dashboardDir?: string;
+}
+
+export interface WsServerHandle {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+function watchConnection(redis: Redis, name: string, log: Logger, stopping: () => boolean): void {
+  let down = false;
+  let ready = false;
+  redis.on('error', (err: Error) => {
+    if (!down) log.warn({ event: 'redis_connection_lost', connection: name, error: err.message });
+    down = true;
+  });
+  redis.on('close', () => {
+    if (stopping()) return;
+    if (ready && !down) log.warn({ event: 'redis_connection_lost', connection: name, error: 'connection closed' });
+    down = ready || down;
+  });
+  redis.on('ready', () => {
+    if (down) log.info({ event: 'redis_connection_restored', connection: name });
+    down = false;
+    ready = true;
+  });
+}
+
+export async function startWsServer(deps: WsServerDeps): Promise<WsServerHandle> {
+  const { config, log } = deps;
+  const limits = resolveLimits(deps.limits);
+  const startedAt = new Date();
+
+  const command = new Redis(deps.redisUrl, {
+    connectionName: 'livescan-ws-server',
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(100 * times, 2_000),
+  });
+  // Blocking reads get their own connection. A read in flight when the connection drops must
+  // fail (not hang, not be resent blindly): the follower then checks its position first.
+  const blocking = new Redis(deps.redisUrl, {
+    connectionName: 'livescan-ws-server-xread',
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (times) => Math.min(100 * times, 2_000),
+  });
+  let stopping = false;
+  watchConnection(command, 'command', log, () => stopping);
+  watchConnection(blocking, 'xread', log, () => stopping);
+
+  const store = new ListStore();
+  const hub = new ClientHub({ store, limits, log });
+  const sync = new RankingSync({ store, redis: command, out: hub, log });
+  const follower = new StreamFollower({
+    blocking,
+    command,
+    handlers: [rankingHandler(sync), aggregatesHandler({ redis: command, store, hub, log })],
+    log,
+    blockMs: deps.blockMs ?? 5_000,
+  });
+
+  const lists = () =>
+    Object.fromEntries(
+      CATEGORIES.map((name) => {
+        const l = store.get(name);
+        return [name, { sequence: l.sequence, known: l.known, rows: l.rows.length, subscribers: hub.subscriberCount(name) }];
+      }),
+    );
+  const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  const selfStatus = (): Record<string, unknown> => ({
+    role: 'ws-server',
+    state: follower.state,
+    redis: command.status,
+    clients: hub.size,
+    symbols: store.symbolCount(),
+    lists_in_sequence: CATEGORIES.filter((c) => store.get(c).known).length,
+    streams: follower.positions(),
+    messages_out: sum(hub.stats.messages_out),
+    bytes_out: sum(hub.stats.bytes_out),
+    drops: hub.stats.drops,
+    started_at: startedAt.toISOString(),
+    updated_at: new Date().toISOString(),
+  });
+
+  follower.start();
+  await Promise.race([follower.ready, new Promise((r) => setTimeout(r, deps.bootstrapWaitMs ?? 5_000).unref())]);
+
+  const http = await startWsHttpServer({
+    host: config.WS_SERVER_HOST,
+    port: config.WS_SERVER_PORT,
+    hub,
+    limits,
+    allowedOrigins: parseAllowedOrigins(config.WS_ALLOWED_ORIGINS),
+    log,
+    dashboardDir: deps.dashboardDir,
+    health: () => {
+      const ok = follower.state === 'live' && command.status === 'ready';
+      return {
+        ok,
+        body: {
+          status: ok ? 'ok' : 'degraded',
+          ...selfStatus(),
+          lists: lists(),
+          messages_out_by_type: hub.stats.messages_out,
+          bytes_out_by_type: hub.stats.bytes_out,
+          client_errors: hub.stats.client_errors,
+          connections_total: hub.stats.connections,
+          uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
+        },
+      };
+    },
+    status: () => readServiceStatuses(command, selfStatus()),
+  });
+
+  const statusWriter = startStatusWriter({ redis: command, build: selfStatus, intervalMs: deps.statusIntervalMs ?? 5_000, log });
+
+  let stopped: Promise<void> | null = null;
+  return {
+    port: http.port,
+    url: http.url,
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        statusWriter.stop();
+        await http.close();
+        await follower.stop();
+        command.disconnect();
+        log.info({ event: 'ws_server_stopped' });
+      })();
+      return stopped;
+    },
+  };
+}

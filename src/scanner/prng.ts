@@ -1,0 +1,46 @@
+// A small seeded random source (mulberry32): the same seed gives the same market, run after run.
+
+export interface Random {
+  /** Uniform in [0, 1). */
+  next(): number;
+  /** Uniform in [lo, hi). */
+  between(lo: number, hi: number): number;
+  /** Log-uniform in [lo, hi): as many values between 1 and 10 as between 10 and 100. */
+  logBetween(lo: number, hi: number): number;
+  /** Standard normal. */
+  gauss(): number;
+  chance(p: number): boolean;
+  int(lo: number, hiExclusive: number): number;
+}
+
+export function createRandom(seed: number): Random {
+  let a = seed >>> 0;
+  let spare: number | null = null;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    between: (lo, hi) => lo + (hi - lo) * next(),
+    logBetween: (lo, hi) => Math.exp(Math.log(lo) + (Math.log(hi) - Math.log(lo)) * next()),
+    gauss() {
+      if (spare !== null) {
+        const s = spare;
+        spare = null;
+        return s;
+      }
+      let u = 0;
+      while (u === 0) u = next();
+      const v = next();
+      const r = Math.sqrt(-2 * Math.log(u));
+      spare = r * Math.sin(2 * Math.PI * v);
+      return r * Math.cos(2 * Math.PI * v);
+    },
+    chance: (p) => next() < p,
+    int: (lo, hi) => lo + Math.floor((hi - lo) * next()),
+  };
+}

@@ -1,0 +1,77 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../shared/logger.js';
+import { SERVICE_STATUS_TTL_S, serviceStatusKey } from '../shared/redis-keys.js';
+
+// Every role writes a small JSON status under serviceStatusKey(role) with a short TTL; the
+// ws-server writes its own and reads all three for the dashboard's status strip (/status).
+
+export const STATUS_ROLES = ['polygon-ws', 'scanner', 'ws-server'] as const;
+export type StatusRole = (typeof STATUS_ROLES)[number];
+
+export interface StatusReport {
+  now: string;
+  redis: 'up' | 'down';
+  error?: string;
+  services: Record<StatusRole, unknown>;
+}
+
+function parseStatus(raw: string | null): unknown {
+  if (raw === null) return null;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return { error: 'invalid_json' };
+  }
+}
+
+/** The three statuses from Redis; `self` replaces the ws-server's own (fresher, and there when Redis is not). */
+export async function readServiceStatuses(
+  redis: Redis,
+  self: Record<string, unknown>,
+  timeoutMs = 1_500,
+): Promise<StatusReport> {
+  const services = { 'polygon-ws': null, scanner: null, 'ws-server': self } as Record<StatusRole, unknown>;
+  const now = new Date().toISOString();
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const values = await Promise.race([
+      redis.mget(...STATUS_ROLES.map((r) => serviceStatusKey(r))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('redis did not answer in time')), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    STATUS_ROLES.forEach((role, i) => {
+      if (role !== 'ws-server') services[role] = parseStatus(values[i] ?? null);
+    });
+    return { now, redis: 'up', services };
+  } catch (err) {
+    return { now, redis: 'down', error: (err as Error).message, services };
+  }
+}
+
+export interface StatusWriter {
+  writeNow(): Promise<void>;
+  stop(): void;
+}
+
+export function startStatusWriter(opts: {
+  redis: Redis;
+  build: () => Record<string, unknown>;
+  intervalMs: number;
+  log: Logger;
+}): StatusWriter {
+  let failing = false;
+  const writeNow = async () => {
+    try {
+      await opts.redis.set(serviceStatusKey('ws-server'), JSON.stringify(opts.build()), 'EX', SERVICE_STATUS_TTL_S);
+      failing = false;
+    } catch (err) {
+      if (!failing) opts.log.warn({ event: 'status_write_failed', error: (err as Error).message });
+      failing = true;
+    }
+  };
+  const timer = setInterval(() => void writeNow(), opts.intervalMs);
+  timer.unref();
+  void writeNow();
+  return { writeNow, stop: () => clearInterval(timer) };
+}
