@@ -56,7 +56,9 @@ function url(...protocols: string[]): Parser<string> {
       throw new ConfigError(name, 'is not a valid URL');
     }
     if (!protocols.includes(u.protocol)) {
-      throw new ConfigError(name, `must use ${protocols.join(' or ')} (got ${u.protocol})`);
+      // Without a host, what parsed as a scheme may be the start of a pasted password (`pw:rest`).
+      const got = u.host !== '' ? ` (got ${u.protocol})` : '';
+      throw new ConfigError(name, `must use ${protocols.join(' or ')}${got}`);
     }
     return raw.trim();
   };

@@ -1,13 +1,18 @@
-// Exponential backoff with full jitter (a uniformly random wait between 0 and the capped
-// exponential), so many clients that lose the upstream together do not return together.
+// Exponential backoff: the ceiling doubles per attempt up to a cap. The upstream connection adds
+// full jitter (a uniformly random wait below the ceiling), so many clients that lose the upstream
+// together do not return together; the scanner, alone of its kind, waits the ceiling itself.
 
 export interface BackoffSettings {
   baseMs: number;
   maxMs: number;
 }
 
-/** `attempt` counts from 1 for the first retry; `random` returns [0, 1). */
+/** The wait ceiling before retry number `attempt` (1-based). */
+export function backoffCeiling(attempt: number, s: BackoffSettings): number {
+  return Math.min(s.maxMs, s.baseMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
+}
+
+/** Full jitter below the ceiling; `random` returns [0, 1). */
 export function backoffDelay(attempt: number, s: BackoffSettings, random: () => number): number {
-  const ceiling = Math.min(s.maxMs, s.baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.floor(random() * ceiling);
+  return Math.floor(random() * backoffCeiling(attempt, s));
 }

@@ -87,11 +87,31 @@ export function paceMultiplier(ctx: Pick<ConnectionContext, 'policyStrikes' | 's
 /** Placeholder logic so the machine is complete on its own; the real socket is provided by the service. */
 const noSocket = fromCallback<SocketCommand>(() => () => undefined);
 
-function closeRecord(ctx: ConnectionContext, code: number, reason: string, cause: CloseCause) {
+/** What a lost connection changes, by cause: the close's code and reason, counters, the error shown. */
+function closeOf(ctx: ConnectionContext, event: ConnectionEvent, cause: CloseCause) {
+  const [code, reason, error]: [number, string, string | null] =
+    event.type === 'SOCKET_CLOSED'
+      ? [event.code, event.reason, null]
+      : event.type === 'KICKED'
+        ? [1008, event.message, `max_connections: ${event.message}`]
+        : event.type === 'UPSTREAM_DROPPED'
+          ? [1008, event.status, `${event.status}: ${event.message}`]
+          : cause === 'heartbeat'
+            ? [4000, 'heartbeat_timeout', 'upstream silent: heartbeat timeout']
+            : [4001, 'handshake_timeout', 'no auth_success within the handshake timeout'];
   const key = String(code);
+  const strike = cause === 'policy' || cause === 'dropped';
   return {
-    closesByCode: { ...ctx.closesByCode, [key]: (ctx.closesByCode[key] ?? 0) + 1 },
-    lastClose: { code, reason, cause },
+    update: {
+      closesByCode: { ...ctx.closesByCode, [key]: (ctx.closesByCode[key] ?? 0) + 1 },
+      lastClose: { code, reason, cause },
+      // A kick is not our failure: it grows its own wait, not the backoff.
+      attempt: cause === 'kicked' ? ctx.attempt : ctx.attempt + 1,
+      policyStrikes: strike ? ctx.policyStrikes + 1 : ctx.policyStrikes,
+      kicks: cause === 'kicked' ? ctx.kicks + 1 : ctx.kicks,
+      lastError: error ?? ctx.lastError,
+    },
+    emitted: { type: 'disconnected' as const, code, reason, cause },
   };
 }
 
@@ -115,6 +135,12 @@ export const connectionMachine = setup({
     isPolicyClose: ({ event }) => event.type === 'SOCKET_CLOSED' && event.code === 1008,
   },
   actions: {
+    recordClose: enqueueActions(({ enqueue, context, event }, params: { cause: CloseCause }) => {
+      const { update, emitted } = closeOf(context, event, params.cause);
+      enqueue.assign(update);
+      enqueue.emit(emitted);
+      if (event.type === 'KICKED') enqueue.emit({ type: 'kicked', message: event.message, kicks: update.kicks });
+    }),
     planReconnect: enqueueActions(({ enqueue, context }, params: { kind: 'backoff' | 'policy' | 'kick' }) => {
       const jittered = backoffDelay(context.attempt, context.settings.backoff, Math.random);
       const delay =
@@ -183,68 +209,12 @@ export const connectionMachine = setup({
       exit: 'notifyDisconnected',
       on: {
         SOCKET_CLOSED: [
-          {
-            guard: 'isPolicyClose',
-            target: 'policyBackoff',
-            actions: [
-              assign(({ context, event }) => ({
-                ...closeRecord(context, event.code, event.reason, 'policy'),
-                attempt: context.attempt + 1,
-                policyStrikes: context.policyStrikes + 1,
-              })),
-              emit(({ event }) => ({
-                type: 'disconnected' as const,
-                code: event.code,
-                reason: event.reason,
-                cause: 'policy' as const,
-              })),
-            ],
-          },
-          {
-            target: 'backoff',
-            actions: [
-              assign(({ context, event }) => ({
-                ...closeRecord(context, event.code, event.reason, 'closed'),
-                attempt: context.attempt + 1,
-              })),
-              emit(({ event }) => ({
-                type: 'disconnected' as const,
-                code: event.code,
-                reason: event.reason,
-                cause: 'closed' as const,
-              })),
-            ],
-          },
+          { guard: 'isPolicyClose', target: 'policyBackoff', actions: { type: 'recordClose', params: { cause: 'policy' } } },
+          { target: 'backoff', actions: { type: 'recordClose', params: { cause: 'closed' } } },
         ],
-        KICKED: {
-          target: 'kicked',
-          actions: [
-            assign(({ context, event }) => ({
-              ...closeRecord(context, 1008, event.message, 'kicked'),
-              kicks: context.kicks + 1,
-              lastError: `max_connections: ${event.message}`,
-            })),
-            emit(({ event, context }) => ({ type: 'kicked' as const, message: event.message, kicks: context.kicks })),
-          ],
-        },
-        UPSTREAM_DROPPED: {
-          // slow_consumer is the upstream's policy (we read too slowly): penalised like a 1008.
-          target: 'policyBackoff',
-          actions: [
-            assign(({ context, event }) => ({
-              ...closeRecord(context, 1008, event.status, 'dropped'),
-              attempt: context.attempt + 1,
-              policyStrikes: context.policyStrikes + 1,
-              lastError: `${event.status}: ${event.message}`,
-            })),
-            emit(({ event }) => ({
-              type: 'disconnected' as const,
-              code: 1008,
-              reason: event.status,
-              cause: 'dropped' as const,
-            })),
-          ],
-        },
+        KICKED: { target: 'kicked', actions: { type: 'recordClose', params: { cause: 'kicked' } } },
+        // slow_consumer is the upstream's policy (we read too slowly): penalised like a 1008.
+        UPSTREAM_DROPPED: { target: 'policyBackoff', actions: { type: 'recordClose', params: { cause: 'dropped' } } },
         AUTH_FAILED: {
           target: 'authFailed',
           actions: [
@@ -281,17 +251,7 @@ export const connectionMachine = setup({
             watching: {
               on: { HEARTBEAT: { target: 'watching', reenter: true } },
               after: {
-                heartbeatTimeout: {
-                  target: '#connection.backoff',
-                  actions: [
-                    assign(({ context }) => ({
-                      ...closeRecord(context, 4000, 'heartbeat_timeout', 'heartbeat'),
-                      attempt: context.attempt + 1,
-                      lastError: 'upstream silent: heartbeat timeout',
-                    })),
-                    emit({ type: 'disconnected' as const, code: 4000, reason: 'heartbeat_timeout', cause: 'heartbeat' as const }),
-                  ],
-                },
+                heartbeatTimeout: { target: '#connection.backoff', actions: { type: 'recordClose', params: { cause: 'heartbeat' } } },
               },
             },
           },
@@ -305,14 +265,7 @@ export const connectionMachine = setup({
               after: {
                 handshakeTimeout: {
                   target: '#connection.backoff',
-                  actions: [
-                    assign(({ context }) => ({
-                      ...closeRecord(context, 4001, 'handshake_timeout', 'handshake_timeout'),
-                      attempt: context.attempt + 1,
-                      lastError: 'no auth_success within the handshake timeout',
-                    })),
-                    emit({ type: 'disconnected' as const, code: 4001, reason: 'handshake_timeout', cause: 'handshake_timeout' as const }),
-                  ],
+                  actions: { type: 'recordClose', params: { cause: 'handshake_timeout' } },
                 },
               },
             },

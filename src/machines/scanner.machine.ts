@@ -1,4 +1,5 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
+import { backoffCeiling, type BackoffSettings } from './backoff.js';
 import { DEFAULT_RULES, type CategoryRules } from '../scanner/categories.js';
 import {
   DEFAULT_SNAPSHOT_EVERY,
@@ -52,11 +53,6 @@ export interface PublishOutput {
   finishedAtMs: number;
 }
 
-export interface BackoffSettings {
-  initialMs: number;
-  maxMs: number;
-}
-
 export interface ScannerMachineInput {
   intervalMs: number;
   rules?: CategoryRules;
@@ -103,13 +99,7 @@ export type ScannerEmitted =
     }
   | { type: 'cycle.failed'; stage: ScannerStage; message: string; attempt: number; retryInMs: number };
 
-export const DEFAULT_BACKOFF: BackoffSettings = { initialMs: 1_000, maxMs: 30_000 };
-
-/** Delay before retry number `attempt` (1-based): doubling from initialMs, capped at maxMs. */
-export function backoffDelay(attempt: number, b: BackoffSettings): number {
-  const n = Math.max(1, attempt);
-  return Math.min(b.maxMs, b.initialMs * 2 ** Math.min(n - 1, 30));
-}
+export const DEFAULT_BACKOFF: BackoffSettings = { baseMs: 1_000, maxMs: 30_000 };
 
 function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
@@ -150,7 +140,7 @@ export const scannerMachine = setup({
   },
   delays: {
     scanInterval: ({ context }) => Math.max(0, context.intervalMs - context.lastCycleMs),
-    retryBackoff: ({ context }) => backoffDelay(context.attempt, context.backoff),
+    retryBackoff: ({ context }) => backoffCeiling(context.attempt, context.backoff),
   },
   guards: {
     needsReload: ({ context }) => context.needsReload,
@@ -167,7 +157,7 @@ export const scannerMachine = setup({
       stage: context.lastError?.stage ?? 'fetch',
       message: context.lastError?.message ?? 'unknown error',
       attempt: context.attempt,
-      retryInMs: backoffDelay(context.attempt, context.backoff),
+      retryInMs: backoffCeiling(context.attempt, context.backoff),
     })),
   },
 }).createMachine({

@@ -11,12 +11,11 @@ import { createActiveSet } from '../services/active-set.js';
 import { createAggregatePublisher } from '../services/aggregate-publisher.js';
 import { startHttpApi, type PolygonWsStatus, type PolygonWsView } from '../services/http-api.js';
 import { createPolygonSocket, type SocketStats } from '../services/polygon-socket.js';
-import { createSubscriptionEvents, consumerLag } from '../services/subscription-events.js';
+import { createSubscriptionEvents, readConsumerLag } from '../services/subscription-events.js';
 import { startStatusWriter } from '../services/status-writer.js';
 import { countOf, gapOf } from '../subscriptions/subscription-book.js';
 import type { Logger } from '../shared/logger.js';
 import { counter, gauge } from '../shared/metrics.js';
-import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../shared/redis-keys.js';
 import type { ConnectionSettings } from '../machines/connection.machine.js';
 import type { ReconcilerSettings } from '../machines/reconciler.machine.js';
 
@@ -253,23 +252,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         actor.send({ type: 'FORCE' });
       });
     },
-    async consumerLag() {
-      try {
-        const groups = (await main.call('XINFO', 'GROUPS', SUBSCRIPTIONS_STREAM)) as unknown[][];
-        for (const g of groups) {
-          const rec: Record<string, unknown> = {};
-          for (let i = 0; i + 1 < g.length; i += 2) rec[String(g[i])] = g[i + 1];
-          if (rec.name === SUBSCRIPTIONS_GROUP) {
-            const lag = typeof rec.lag === 'number' ? rec.lag : null;
-            if (lag !== null) consumerLag.set(lag);
-            return lag;
-          }
-        }
-        return null;
-      } catch {
-        return null;
-      }
-    },
+    consumerLag: () => readConsumerLag(main).catch(() => null),
   };
 
   const http = await startHttpApi({

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { createActor, fromPromise, type Actor, type ActorOptions } from 'xstate';
 import type { Config } from '../config/env.js';
+import type { BackoffSettings } from '../machines/backoff.js';
 import {
   scannerMachine,
-  type BackoffSettings,
   type FetchOutput,
   type PublishInput,
   type PublishOutput,

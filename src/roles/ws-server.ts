@@ -7,7 +7,8 @@ import { resolveLimits, type WsLimits } from '../ws-server/limits.js';
 import { ListStore } from '../ws-server/list-store.js';
 import { RankingSync } from '../ws-server/ranking-sync.js';
 import { parseAllowedOrigins, startWsHttpServer } from '../ws-server/server.js';
-import { readServiceStatuses, startStatusWriter } from '../ws-server/service-status.js';
+import { startStatusWriter } from '../services/status-writer.js';
+import { readServiceStatuses } from '../ws-server/service-status.js';
 import { StreamFollower } from '../ws-server/stream-follower.js';
 import { aggregatesHandler, rankingHandler } from '../ws-server/stream-handlers.js';
 
@@ -139,7 +140,7 @@ export async function startWsServer(deps: WsServerDeps): Promise<WsServerHandle>
     status: () => readServiceStatuses(command, selfStatus()),
   });
 
-  const statusWriter = startStatusWriter({ redis: command, build: selfStatus, intervalMs: deps.statusIntervalMs ?? 5_000, log });
+  const statusWriter = startStatusWriter({ redis: command, role: 'ws-server', read: selfStatus, everyMs: deps.statusIntervalMs ?? 5_000, log });
 
   let stopped: Promise<void> | null = null;
   return {

@@ -11,7 +11,7 @@ import {
   type MarketSession,
 } from './market-session.js';
 import type { MarketSnapshot, TickerSnapshot } from './market-snapshot.js';
-import { createRandom, type Random } from './prng.js';
+import { createRandom, type Random } from '../shared/prng.js';
 
 // A built-in market for demos and tests: a few thousand made-up stocks whose day looks like a real
 // one, so every list of the scanner fills and moves. Each trading day some stocks gap in the

@@ -41,7 +41,7 @@ const hintLatency = histogram(
   'From the entry being written (its stream id) to the reconciler having the verified hint',
   [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
 );
-export const consumerLag = gauge('livescan_consumer_group_lag', 'Entries of polygon_ws:subscriptions not yet delivered to the group');
+const consumerLag = gauge('livescan_consumer_group_lag', 'Entries of polygon_ws:subscriptions not yet delivered to the group');
 
 type RawEntry = [id: string, fields: string[]];
 
@@ -56,6 +56,20 @@ export function parseEntry(id: string, fields: readonly string[]): ParsedEntry |
   if (action === undefined) return { id, reason: 'missing_action' };
   if (action !== 'subscribe' && action !== 'unsubscribe') return { id, reason: 'unknown_action' };
   return { id, symbol, action };
+}
+
+/** The group's lag (entries not yet delivered to it), also exported as a gauge; null if unknown. */
+export async function readConsumerLag(redis: Redis): Promise<number | null> {
+  const groups = (await redis.call('XINFO', 'GROUPS', SUBSCRIPTIONS_STREAM)) as unknown[][];
+  for (const g of groups) {
+    const rec: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < g.length; i += 2) rec[String(g[i])] = g[i + 1];
+    if (rec.name !== SUBSCRIPTIONS_GROUP) continue;
+    const lag = typeof rec.lag === 'number' ? rec.lag : null;
+    if (lag !== null) consumerLag.set(lag);
+    return lag;
+  }
+  return null;
 }
 
 export async function ensureGroup(redis: Redis): Promise<void> {
@@ -131,15 +145,6 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
       } while (cursor !== '0-0' && !stopped);
     };
 
-    const updateLag = async (): Promise<void> => {
-      const groups = (await redis.call('XINFO', 'GROUPS', SUBSCRIPTIONS_STREAM)) as unknown[][];
-      for (const g of groups) {
-        const rec: Record<string, unknown> = {};
-        for (let i = 0; i + 1 < g.length; i += 2) rec[String(g[i])] = g[i + 1];
-        if (rec.name === SUBSCRIPTIONS_GROUP && typeof rec.lag === 'number') consumerLag.set(rec.lag);
-      }
-    };
-
     const run = async () => {
       let failures = 0;
       let lastClaim = 0;
@@ -161,7 +166,7 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
           }
           const batch = await readGroup('>', true);
           await handle(batch);
-          if (batch.length === 0) await updateLag();
+          if (batch.length === 0) await readConsumerLag(redis);
           failures = 0;
         } catch (err) {
           if (stopped) break;

@@ -45,10 +45,30 @@ export function createLogger(settings: LoggerSettings): Logger {
       },
     };
   }
-  if (settings.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
-  }
-  return settings.destination ? pino(options, settings.destination as pino.DestinationStream) : pino(options);
+  const logger = settings.pretty
+    ? pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } })
+    : settings.destination
+      ? pino(options, settings.destination as pino.DestinationStream)
+      : pino(options);
+  if (secrets.length > 0) scrubChildBindings(logger, secrets);
+  return logger;
+}
+
+/**
+ * A child's bindings are serialised once, when it is made, past the logMethod hook (and pino
+ * gives children no bindings formatter): scrub them on the way in. Children inherit `child`
+ * from their parent, so grandchildren are covered too.
+ */
+function scrubChildBindings(logger: Logger, secrets: readonly string[]): void {
+  const child = logger.child;
+  const setBindings = logger.setBindings;
+  type Bindings = Parameters<Logger['setBindings']>[0];
+  logger.child = function (this: Logger, bindings: Bindings, opts?: Parameters<Logger['child']>[1]) {
+    return child.call(this, scrub(bindings, secrets) as Bindings, opts);
+  } as Logger['child'];
+  logger.setBindings = function (this: Logger, bindings: Bindings) {
+    setBindings.call(this, scrub(bindings, secrets) as Bindings);
+  };
 }
 
 export function scrubText(text: string, secrets: readonly string[]): string {
@@ -59,15 +79,29 @@ export function scrubText(text: string, secrets: readonly string[]): string {
 
 function scrub(value: unknown, secrets: readonly string[], depth = 0): unknown {
   if (typeof value === 'string') return scrubText(value, secrets);
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  // Deeper than this (or cyclic) the walk stops, but what lies below is still scrubbed, as text.
+  if (depth > 4) return scrubText(jsonOrMark(value), secrets);
   if (value instanceof Error) {
     const e = new Error(scrubText(value.message, secrets));
     e.name = value.name;
     e.stack = value.stack ? scrubText(value.stack, secrets) : undefined;
+    // Own fields (`code`, `errno`, a `cause`) are what makes an error diagnosable: keep them, scrubbed.
+    const fields = e as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) fields[scrubText(k, secrets)] = scrub(v, secrets, depth + 1);
+    if (value.cause !== undefined) e.cause = scrub(value.cause, secrets, depth + 1);
     return e;
   }
   if (Array.isArray(value)) return value.map((v) => scrub(v, secrets, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = scrub(v, secrets, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[scrubText(k, secrets)] = scrub(v, secrets, depth + 1);
   return out;
+}
+
+function jsonOrMark(value: object): string {
+  try {
+    return JSON.stringify(value) ?? '[unserialisable]';
+  } catch {
+    return '[unserialisable]';
+  }
 }

@@ -2,6 +2,8 @@
 // or a seeded random walk so a run can be reproduced), turned into the protocol's full `A` event
 // with the day's running figures (op, av, a) the real server carries.
 
+import { mulberry32 } from '../shared/prng.js';
+
 export interface Trade {
   price: number;
   volume: number;
@@ -26,17 +28,6 @@ export interface AggregateEvent {
   z: number;
   s: number;
   e: number;
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function fnv1a(s: string): number {

@@ -9,7 +9,8 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { decodeClientMessage, serverEvents, splitChannels, symbolOfChannel, AGGREGATE_EVENT } from '../upstream/codec.js';
 import { pino } from 'pino';
 import type { Logger } from '../shared/logger.js';
-import { AggregateBook, mulberry32, randomWalkPriceSource, type AggregateEvent, type PriceSource } from './aggregate-source.js';
+import { mulberry32 } from '../shared/prng.js';
+import { AggregateBook, randomWalkPriceSource, type AggregateEvent, type PriceSource } from './aggregate-source.js';
 
 export type { PriceSource, AggregateEvent } from './aggregate-source.js';
 

@@ -109,7 +109,9 @@ function sample(v: unknown): string {
   try {
     s = typeof v === 'string' ? v : JSON.stringify(v);
   } catch {
-    s = String(v);
+    // Nesting too deep for JSON.stringify: String() would recurse the same way (arrays) or call
+    // a `toString` field the sender chose, and throw; the tag alone cannot.
+    s = Object.prototype.toString.call(v);
   }
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from '../shared/logger.js';
-import { SERVICE_STATUS_TTL_S, serviceStatusKey } from '../shared/redis-keys.js';
+import { serviceStatusKey } from '../shared/redis-keys.js';
 
-// Every role writes a small JSON status under serviceStatusKey(role) with a short TTL; the
-// ws-server writes its own and reads all three for the dashboard's status strip (/status).
+// Every role writes a small JSON status under serviceStatusKey(role) with a short TTL
+// (src/services/status-writer.ts); the ws-server reads all three for the dashboard's status
+// strip (/status), its own taken fresh from memory.
 
 export const STATUS_ROLES = ['polygon-ws', 'scanner', 'ws-server'] as const;
 export type StatusRole = (typeof STATUS_ROLES)[number];
@@ -47,31 +47,4 @@ export async function readServiceStatuses(
   } catch (err) {
     return { now, redis: 'down', error: (err as Error).message, services };
   }
-}
-
-export interface StatusWriter {
-  writeNow(): Promise<void>;
-  stop(): void;
-}
-
-export function startStatusWriter(opts: {
-  redis: Redis;
-  build: () => Record<string, unknown>;
-  intervalMs: number;
-  log: Logger;
-}): StatusWriter {
-  let failing = false;
-  const writeNow = async () => {
-    try {
-      await opts.redis.set(serviceStatusKey('ws-server'), JSON.stringify(opts.build()), 'EX', SERVICE_STATUS_TTL_S);
-      failing = false;
-    } catch (err) {
-      if (!failing) opts.log.warn({ event: 'status_write_failed', error: (err as Error).message });
-      failing = true;
-    }
-  };
-  const timer = setInterval(() => void writeNow(), opts.intervalMs);
-  timer.unref();
-  void writeNow();
-  return { writeNow, stop: () => clearInterval(timer) };
 }

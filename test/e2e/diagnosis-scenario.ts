@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ACTIVE_TICKERS_KEY, SUBSCRIPTIONS_STREAM } from '../../src/shared/redis-keys.js';
-import { mulberry32 } from '../../src/simulator/aggregate-source.js';
+import { mulberry32 } from '../../src/shared/prng.js';
 import type { PolygonSimulator } from '../../src/simulator/polygon-simulator.js';
 
 // The failure of shared/seeds/diagnosis-lost-subscriptions.es.md, replayed: the upstream closes

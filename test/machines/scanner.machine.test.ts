@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
+import { backoffCeiling } from '../../src/machines/backoff.js';
 import {
-  backoffDelay,
   scannerMachine,
   type FetchOutput,
   type PublishInput,
@@ -52,7 +52,7 @@ function harness(opts: { persisted?: PersistedScannerState } = {}) {
     },
   });
   const clock = new SimulatedClock();
-  const actor = createActor(machine, { clock, input: { intervalMs: INTERVAL, backoff: { initialMs: 1_000, maxMs: 8_000 } } });
+  const actor = createActor(machine, { clock, input: { intervalMs: INTERVAL, backoff: { baseMs: 1_000, maxMs: 8_000 } } });
   const emitted: ScannerEmitted[] = [];
   actor.on('*', (e) => emitted.push(e));
   const errors: unknown[] = [];
@@ -212,7 +212,7 @@ describe('scanner machine', () => {
   });
 
   it('backoff doubles up to its cap', () => {
-    const b = { initialMs: 1_000, maxMs: 30_000 };
-    expect([1, 2, 3, 4, 5, 6, 7, 50].map((n) => backoffDelay(n, b))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+    const b = { baseMs: 1_000, maxMs: 30_000 };
+    expect([1, 2, 3, 4, 5, 6, 7, 50].map((n) => backoffCeiling(n, b))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
   });
 });

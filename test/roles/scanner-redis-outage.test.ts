@@ -42,7 +42,7 @@ it('survives a Redis outage: failures reported and retried, then scans resume wi
   });
   const events = (name: string) => lines.filter((l) => l.event === name);
   const config = { ...loadConfig({}), SCAN_INTERVAL_MS: 200, MARKET_SYMBOLS: 300 };
-  const scanner = await startScanner({ config, redisUrl: server.url, log, backoff: { initialMs: 100, maxMs: 400 }, redisTimeoutMs: 2_000 });
+  const scanner = await startScanner({ config, redisUrl: server.url, log, backoff: { baseMs: 100, maxMs: 400 }, redisTimeoutMs: 2_000 });
   try {
     await eventually(() => events('scanner_cycle_completed').length >= 3, 'scans before the outage');
     const before = await lastSequence();

@@ -53,7 +53,7 @@ function config(over: Partial<Config> = {}): Config {
 }
 
 function start(cap: ReturnType<typeof capture>, over: Partial<Parameters<typeof startScanner>[0]> = {}): Promise<ScannerHandle> {
-  return startScanner({ config: config(), redis: redis.client, log: cap.log, backoff: { initialMs: 50, maxMs: 200 }, ...over });
+  return startScanner({ config: config(), redis: redis.client, log: cap.log, backoff: { baseMs: 50, maxMs: 200 }, ...over });
 }
 
 async function rankingMessages() {

@@ -7,20 +7,13 @@ import {
   type Category,
 } from '../../../src/shared/redis-keys.js';
 import type { DeltaItem, Row } from '../../../src/ws-server/list-store.js';
+import { mulberry32 } from '../../../src/shared/prng.js';
+
+export { mulberry32 };
 
 // A stand-in for the scanner, writing what the contract says it writes: each list's key and one
 // stream entry per list and scan, in one MULTI. Random but seeded, so a failure can be replayed.
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function symbolName(i: number): string {
   let s = '';

@@ -1,4 +1,5 @@
-// A small seeded random source (mulberry32): the same seed gives the same market, run after run.
+// A small seeded random source (mulberry32): the same seed gives the same market, the same
+// simulated prices and the same test churn, run after run.
 
 export interface Random {
   /** Uniform in [0, 1). */
@@ -43,4 +44,9 @@ export function createRandom(seed: number): Random {
     chance: (p) => next() < p,
     int: (lo, hi) => lo + Math.floor((hi - lo) * next()),
   };
+}
+
+/** The bare generator: uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  return createRandom(seed).next;
 }
