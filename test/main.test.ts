@@ -102,4 +102,32 @@ describe('node dist/main.js', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
+
+  it('--inspect relays the running actor system to an inspector client on loopback', async () => {
+    const [httpPort, inspectPort] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, [MAIN, '--role', 'polygon-ws', '--inspect'], {
+      env: { ...baseEnv(), HTTP_PORT: String(httpPort), INSPECT_PORT: String(inspectPort) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    try {
+      await eventually(async () => (await fetch(`http://127.0.0.1:${httpPort}/stats`).catch(() => null))?.status === 200, 'polygon-ws up', 30_000, 200);
+      const seen = await new Promise<string>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${inspectPort}`);
+        ws.on('message', (d: WebSocket.RawData) => {
+          const text = d.toString();
+          if (text.includes('reconciler') || text.includes('connection')) {
+            ws.close();
+            resolve(text);
+          }
+        });
+        ws.on('error', reject);
+      });
+      expect(seen.length).toBeGreaterThan(0);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
 });

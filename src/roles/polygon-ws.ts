@@ -15,7 +15,7 @@ import { createSubscriptionEvents, readConsumerLag } from '../services/subscript
 import { startStatusWriter } from '../services/status-writer.js';
 import { countOf, gapOf } from '../subscriptions/subscription-book.js';
 import type { Logger } from '../shared/logger.js';
-import { counter, gauge } from '../shared/metrics.js';
+import { counter, gauge, histogram } from '../shared/metrics.js';
 import type { ConnectionSettings } from '../machines/connection.machine.js';
 import type { ReconcilerSettings } from '../machines/reconciler.machine.js';
 
@@ -32,6 +32,11 @@ const reconciliations = counter('livescan_reconciliations_total', 'Reconciliatio
 const ackedGauge = gauge('livescan_acked_subscriptions', 'Subscriptions the upstream has acknowledged');
 const desiredGauge = gauge('livescan_desired_subscriptions', 'Members of polygon_ws:active_tickers at the last read');
 const gapGauge = gauge('livescan_subscription_gap', 'Symbols where the SET and the acknowledged subscriptions differ (-1: unknown)');
+const reconcileDuration = histogram(
+  'livescan_reconcile_duration_seconds',
+  'From the start of a reconciliation (SET read) to its result (diff queued)',
+  [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+);
 const liveGauge = gauge('livescan_upstream_live', '1 when the upstream connection is live');
 
 export interface PolygonWsRoleOptions {
@@ -76,6 +81,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   const reconnectTimes: number[] = [];
   const activeSet = createActiveSet(main, log);
   let reconcilerRef: ReconcilerActor | null = null;
+  let readStartedAt = 0;
 
   const isWanted = (sym: string): boolean => {
     const book = reconcilerRef?.getSnapshot().context.book;
@@ -94,7 +100,14 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   const machine = polygonWsMachine.provide({
     actors: {
       connection: connectionMachine.provide({ actors: { socket } }),
-      reconciler: reconcilerMachine.provide({ actors: { readDesired: fromPromise(() => activeSet.read()) } }),
+      reconciler: reconcilerMachine.provide({
+        actors: {
+          readDesired: fromPromise(() => {
+            readStartedAt = performance.now();
+            return activeSet.read();
+          }),
+        },
+      }),
       subscriptionEvents: createSubscriptionEvents({
         redis: events,
         activeSet,
@@ -173,6 +186,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
       case 'reconciled': {
         const r = e.result;
         reconciliations.inc({ status: r.status });
+        if (readStartedAt > 0) reconcileDuration.observe((performance.now() - readStartedAt) / 1000);
         if (r.drift > 0) {
           driftTotal.inc(r.drift);
           correctionsTotal.inc(r.corrections);
