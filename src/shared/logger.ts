@@ -82,6 +82,8 @@ function scrub(value: unknown, secrets: readonly string[], depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
   // Deeper than this (or cyclic) the walk stops, but what lies below is still scrubbed, as text.
   if (depth > 4) return scrubText(jsonOrMark(value), secrets);
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof URL) return scrubText(value.toString(), secrets);
   if (value instanceof Error) {
     const e = new Error(scrubText(value.message, secrets));
     e.name = value.name;
