@@ -5,8 +5,10 @@ import { startScanner } from './roles/scanner.js';
 import { startWsServer, type WsServerHandle } from './roles/ws-server.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './services/embedded-redis.js';
 import { startInspector } from './services/inspector.js';
+import { createMarketSource } from './services/scanner/market-source.js';
 import { startMetricsServer } from './services/metrics-server.js';
 import type { Logger } from './shared/logger.js';
+import { tapMarketPrices } from './simulator/market-price-source.js';
 import { startPolygonSimulator, type PolygonSimulator } from './simulator/polygon-simulator.js';
 
 // Starts the roles asked for in one process, on embedded defaults where configuration is
@@ -59,9 +61,19 @@ export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
       endpoints.redis = redisUrl;
     }
 
+    // Demo mode: the simulator trades the very market the scanner ranks.
+    const market =
+      !config.POLYGON_API_KEY && roles.includes('scanner') && roles.includes('polygon-ws')
+        ? tapMarketPrices(createMarketSource(config), config.MARKET_SEED)
+        : null;
+
     let simulator: PolygonSimulator | null = null;
     if (!config.POLYGON_API_KEY && roles.includes('polygon-ws')) {
-      simulator = await startPolygonSimulator({ apiKeys: [SIMULATOR_API_KEY], logger: log.child({ component: 'simulator' }) });
+      simulator = await startPolygonSimulator({
+        apiKeys: [SIMULATOR_API_KEY],
+        logger: log.child({ component: 'simulator' }),
+        priceSource: market?.prices,
+      });
       stops.push(() => simulator!.close());
       config = { ...config, POLYGON_API_KEY: SIMULATOR_API_KEY, POLYGON_WS_URL: simulator.url };
       log.info({ event: 'polygon_simulator_started', url: simulator.url, hint: 'set POLYGON_API_KEY to use the real upstream' });
@@ -83,7 +95,13 @@ export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
 
     if (roles.includes('scanner')) {
       // The scanner's market source depends on the configured key, not on the simulator's.
-      const scanner = await startScanner({ config: opts.config, redisUrl, log: log.child({ role: 'scanner' }), inspect: inspector?.inspect });
+      const scanner = await startScanner({
+        config: opts.config,
+        redisUrl,
+        log: log.child({ role: 'scanner' }),
+        inspect: inspector?.inspect,
+        source: market?.source,
+      });
       stops.push(() => scanner.stop());
       if (!roles.includes('polygon-ws') && !roles.includes('ws-server')) {
         // Alone in its process, the scanner still shows its metrics.

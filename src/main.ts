@@ -48,7 +48,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const log = createLogger({
     level: config.LOG_LEVEL,
     secrets: [config.POLYGON_API_KEY, config.ADMIN_TOKEN, ...redisPassword(config.REDIS_URL)],
-    pretty: process.stdout.isTTY === true && process.env.NODE_ENV !== 'production',
+    pretty: process.stdout.isTTY === true && config.NODE_ENV !== 'production',
   });
 
   let app: Livescan | null = null;

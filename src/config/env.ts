@@ -1,3 +1,5 @@
+import { isLoopback } from '../shared/loopback.js';
+
 // Every environment variable livescan reads is declared here, once: its parser, its default and
 // the sentence `--help` prints. Nothing else in src/ reads process.env.
 
@@ -130,7 +132,7 @@ export const ENV = {
   POLYGON_WS_CONSUMER: {
     parse: text,
     default: '',
-    help: 'Consumer name in polygon_ws_subscriptions_group. Empty: the host name (stable across restarts, so pending entries are reclaimed).',
+    help: 'Consumer name in polygon_ws_subscriptions_group. Empty: polygon-ws-<host name> (stable across restarts, so its pending entries are read again).',
   },
   ADMIN_TOKEN: {
     parse: secretText,
@@ -158,6 +160,7 @@ export const ENV = {
     default: '',
     help: 'Comma-separated Origins allowed to open /ws. Empty: any origin.',
   },
+  NODE_ENV: { parse: text, default: '', help: 'production: JSON logs even on a terminal (otherwise a terminal gets pretty logs).' },
   INSPECT: { parse: bool, default: false, help: 'Expose the actor system to the Stately inspector (same as --inspect).' },
   INSPECT_PORT: { parse: int(0, 65535), default: 8010, help: 'Port of the inspector WebSocket server, bound to 127.0.0.1.' },
 } satisfies Record<string, VarSpec<unknown>>;
@@ -172,7 +175,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const raw = env[name];
     out[name] = raw === undefined || raw.trim() === '' ? spec.default : spec.parse(raw, name);
   }
-  return out as Config;
+  const config = out as Config;
+  // A mutating endpoint reachable from the network must not be open to anyone.
+  if (!isLoopback(config.HTTP_HOST) && !config.ADMIN_TOKEN) {
+    throw new ConfigError('ADMIN_TOKEN', `must be set when HTTP_HOST (${config.HTTP_HOST}) is not loopback`);
+  }
+  return config;
 }
 
 /** The lines `--help` prints: name, default, meaning. Secrets show no default. */

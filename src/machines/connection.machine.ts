@@ -12,6 +12,8 @@ export interface ConnectionSettings {
   backoff: BackoffSettings;
   /** Least wait after a 1008 (policy) close: the upstream asked us to slow down. */
   policyPenaltyMs: number;
+  /** Ceiling of the policy penalty, however many 1008 closes in a row. */
+  maxPolicyPenaltyMs: number;
   /** Wait after a `max_connections` kick: another client holds the key; do not kick it back at once. */
   kickPenaltyMs: number;
   /** Time `live` must last before attempts and 1008 strikes are forgotten. */
@@ -27,6 +29,7 @@ export interface ConnectionSettings {
 export const defaultConnectionSettings: ConnectionSettings = {
   backoff: { baseMs: 500, maxMs: 30_000 },
   policyPenaltyMs: 5_000,
+  maxPolicyPenaltyMs: 120_000,
   kickPenaltyMs: 60_000,
   stableAfterMs: 120_000,
   heartbeatTimeoutMs: 45_000,
@@ -147,7 +150,10 @@ export const connectionMachine = setup({
         params.kind === 'kick'
           ? context.settings.kickPenaltyMs * Math.min(8, 2 ** Math.max(0, context.kicks - 1))
           : params.kind === 'policy'
-            ? Math.max(context.settings.policyPenaltyMs * 2 ** Math.max(0, context.policyStrikes - 1), jittered)
+            ? Math.max(
+                Math.min(context.settings.maxPolicyPenaltyMs, context.settings.policyPenaltyMs * 2 ** Math.min(20, Math.max(0, context.policyStrikes - 1))),
+                jittered,
+              )
             : jittered;
       enqueue.assign({ nextDelayMs: delay, reconnections: context.reconnections + 1 });
       enqueue.emit({ type: 'reconnecting', attempt: context.attempt, delay_ms: delay, kind: params.kind });

@@ -79,6 +79,8 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
 
   const stats: SocketStats = { messagesIn: 0, messagesOut: 0, framesRejected: 0, lastError: null };
   const reconnectTimes: number[] = [];
+  // The machine forgets kicks once stable (they only size its wait); operators want the total.
+  let kicksTotal = 0;
   const activeSet = createActiveSet(main, log);
   let reconcilerRef: ReconcilerActor | null = null;
   let readStartedAt = 0;
@@ -160,6 +162,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         break;
       case 'kicked':
         kicks.inc();
+        kicksTotal++;
         log.error({
           event: 'upstream_max_connections',
           kicks: e.kicks,
@@ -244,7 +247,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         reconnections: c.reconnections,
         reconnectionsLastHour: reconnectTimes.length,
         closesByCode: c.closesByCode,
-        maxConnectionsKicks: c.kicks,
+        maxConnectionsKicks: kicksTotal,
         messagesIn: stats.messagesIn,
         messagesOut: stats.messagesOut,
         framesRejected: stats.framesRejected,

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { ReconcileResult, ReconcilerMetrics } from '../machines/reconciler.machine.js';
 import type { Logger } from '../shared/logger.js';
+import { isLoopback } from '../shared/loopback.js';
 import { registry } from '../shared/metrics.js';
 
 // polygon-ws's HTTP API (contract: GET /subscriptions, GET /reconciler/metrics,
@@ -40,10 +41,6 @@ export interface HttpApiOptions {
   host: string;
   port: number;
   adminToken: string;
-}
-
-export function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 function tokenMatches(req: FastifyRequest, token: string): boolean {

@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   }
   const apiKeys = list(values['api-key']) ?? ['sim-key'];
   const log = createLogger({
-    level: values['log-level'] ?? process.env.LOG_LEVEL ?? 'info',
+    level: values['log-level'] ?? 'info',
     secrets: apiKeys,
     pretty: values.pretty ?? false,
   });

@@ -105,7 +105,7 @@ describe('parsers', () => {
     expect(loadConfig({ REDIS_URL: ' redis://:pw@127.0.0.1:6379/2 ' }).REDIS_URL).toBe('redis://:pw@127.0.0.1:6379/2');
     expect(loadConfig({ REDIS_URL: 'rediss://h:6380' }).REDIS_URL).toBe('rediss://h:6380');
     expect(loadConfig({ POLYGON_WS_URL: 'ws://127.0.0.1:1234/stocks' }).POLYGON_WS_URL).toBe('ws://127.0.0.1:1234/stocks');
-    expect(loadConfig({ HTTP_HOST: ' 0.0.0.0 ' }).HTTP_HOST).toBe('0.0.0.0');
+    expect(loadConfig({ HTTP_HOST: ' 0.0.0.0 ', ADMIN_TOKEN: 'tok-123456' }).HTTP_HOST).toBe('0.0.0.0');
     expect(loadConfig({ POLYGON_API_KEY: ' abc ' }).POLYGON_API_KEY).toBe('abc');
   });
 
@@ -275,5 +275,13 @@ describe('integer variables, property', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('cross-variable rules', () => {
+  it('an HTTP API bound off loopback needs ADMIN_TOKEN', () => {
+    expect(() => loadConfig({ HTTP_HOST: '0.0.0.0' })).toThrow(/ADMIN_TOKEN must be set when HTTP_HOST \(0\.0\.0\.0\) is not loopback/);
+    expect(loadConfig({ HTTP_HOST: '0.0.0.0', ADMIN_TOKEN: 'tok-123456' }).HTTP_HOST).toBe('0.0.0.0');
+    expect(loadConfig({ HTTP_HOST: 'localhost' }).ADMIN_TOKEN).toBe('');
   });
 });

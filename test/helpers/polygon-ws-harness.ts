@@ -47,6 +47,7 @@ export const fastSettings: PolygonWsInput = {
   connection: {
     backoff: { baseMs: 100, maxMs: 1_000 },
     policyPenaltyMs: 2_000,
+    maxPolicyPenaltyMs: 16_000,
     kickPenaltyMs: 10_000,
     stableAfterMs: 20_000,
     heartbeatTimeoutMs: 5_000,

@@ -71,6 +71,18 @@ describe('connection lifecycle', () => {
     expect(h.conn().getSnapshot().context.closesByCode['1008']).toBe(1);
   });
 
+  it('repeated 1008 closes grow the penalty up to its ceiling, never beyond', async () => {
+    h = createHarness();
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '' });
+      waits.push(h.conn().getSnapshot().context.nextDelayMs);
+      h.clock.increment(h.conn().getSnapshot().context.nextDelayMs);
+    }
+    expect(waits.slice(0, 4)).toEqual([2_000, 4_000, 8_000, 16_000]);
+    expect(Math.max(...waits)).toBe(16_000);
+  });
+
   it('max_connections: its own state, a long wait, never a tight reconnect loop', async () => {
     h = createHarness();
     await goLive(['AAPL']);
