@@ -22,6 +22,8 @@ export interface LivescanOptions {
   roles: readonly Role[];
   log: Logger;
   inspect: boolean;
+  /** A role's actor system failed: stop everything and exit non-zero rather than look alive. */
+  onFatal?: (err: unknown) => void;
 }
 
 export interface Livescan {
@@ -88,7 +90,13 @@ export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
 
     let polygonWs: PolygonWsRole | null = null;
     if (roles.includes('polygon-ws')) {
-      polygonWs = await startPolygonWs({ config, redisUrl, log: log.child({ role: 'polygon-ws' }), inspect: inspector?.inspect });
+      polygonWs = await startPolygonWs({
+        config,
+        redisUrl,
+        log: log.child({ role: 'polygon-ws' }),
+        inspect: inspector?.inspect,
+        onFatal: opts.onFatal,
+      });
       stops.push(() => polygonWs!.stop());
       endpoints.polygon_ws_api = polygonWs.httpUrl;
     }
@@ -101,11 +109,21 @@ export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
         log: log.child({ role: 'scanner' }),
         inspect: inspector?.inspect,
         source: market?.source,
+        onFatal: opts.onFatal,
       });
       stops.push(() => scanner.stop());
       if (!roles.includes('polygon-ws') && !roles.includes('ws-server')) {
         // Alone in its process, the scanner still shows its metrics.
-        const metrics = await startMetricsServer({ host: config.HTTP_HOST, port: config.SCANNER_HTTP_PORT, log });
+        const metrics = await startMetricsServer({
+          host: config.HTTP_HOST,
+          port: config.SCANNER_HTTP_PORT,
+          log,
+          health: () => {
+            const snap = scanner.actor.getSnapshot();
+            const state = typeof snap.value === 'string' ? snap.value : JSON.stringify(snap.value);
+            return { ok: snap.status === 'active' && state !== 'backingOff', detail: { state, last_error: snap.context.lastError } };
+          },
+        });
         stops.push(() => metrics.stop());
         endpoints.scanner_metrics = `${metrics.url}/metrics`;
       }

@@ -53,7 +53,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   let app: Livescan | null = null;
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: string, exitCode = 0) => {
     if (stopping) {
       log.warn({ event: 'shutdown_forced', signal });
       process.exit(1);
@@ -66,16 +66,22 @@ async function main(argv: readonly string[]): Promise<void> {
     }, SHUTDOWN_BOUND_MS);
     bound.unref();
     void (app?.stop() ?? Promise.resolve()).then(() => {
-      log.info({ event: 'shutdown_complete' });
+      log.info({ event: 'shutdown_complete', exit_code: exitCode });
       clearTimeout(bound);
-      process.exit(0);
+      process.exit(exitCode);
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   try {
-    app = await startLivescan({ config, roles: args.roles, log, inspect: args.inspect || config.INSPECT });
+    app = await startLivescan({
+      config,
+      roles: args.roles,
+      log,
+      inspect: args.inspect || config.INSPECT,
+      onFatal: () => shutdown('actor_failed', 1),
+    });
   } catch (err) {
     log.fatal({ event: 'startup_failed', error: err instanceof Error ? err.message : String(err) });
     process.exit(1);

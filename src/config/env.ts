@@ -58,8 +58,10 @@ function url(...protocols: string[]): Parser<string> {
       throw new ConfigError(name, 'is not a valid URL');
     }
     if (!protocols.includes(u.protocol)) {
-      // Without a host, what parsed as a scheme may be the start of a pasted password (`pw:rest`).
-      const got = u.host !== '' ? ` (got ${u.protocol})` : '';
+      // Only a well-known scheme is quoted back: what parsed as one may be the start of a pasted
+      // password (`pw:rest`, `pw://host`).
+      const known = ['http:', 'https:', 'ws:', 'wss:', 'redis:', 'rediss:', 'ftp:', 'tcp:', 'unix:', 'file:'];
+      const got = known.includes(u.protocol) ? ` (got ${u.protocol})` : '';
       throw new ConfigError(name, `must use ${protocols.join(' or ')}${got}`);
     }
     return raw.trim();

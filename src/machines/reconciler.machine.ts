@@ -179,7 +179,11 @@ export const reconcilerMachine = setup({
         enqueue.emit({ type: 'hints_ignored', reason, count: symbols.length });
       };
       if (event.obs <= context.observed) return ignore('stale');
-      if (!event.setExists) return ignore('set_missing');
+      if (!event.setExists) {
+        // The SET vanished under the scanner's write: look again soon rather than at the next interval.
+        enqueue.raise({ type: 'FORCE' });
+        return ignore('set_missing');
+      }
       if (context.book.desired === null) return ignore('desired_unknown');
       const desired: Record<string, true> = { ...context.book.desired };
       const recentHints = { ...context.recentHints };

@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import type { Config } from '../config/env.js';
 import type { ConnectionActor, ConnectionEmitted } from '../machines/connection.machine.js';
@@ -8,6 +7,8 @@ import { CONNECTION_ID, RECONCILER_ID } from '../machines/protocol.js';
 import { reconcilerMachine, type ReconcileResult, type ReconcilerActor, type ReconcilerEmitted } from '../machines/reconciler.machine.js';
 import { connectionMachine } from '../machines/connection.machine.js';
 import { createActiveSet } from '../services/active-set.js';
+import { connectRedis } from '../services/redis-connection.js';
+import { withTimeout } from '../shared/with-timeout.js';
 import { createAggregatePublisher } from '../services/aggregate-publisher.js';
 import { startHttpApi, type PolygonWsStatus, type PolygonWsView } from '../services/http-api.js';
 import { createPolygonSocket, type SocketStats } from '../services/polygon-socket.js';
@@ -50,6 +51,8 @@ export interface PolygonWsRoleOptions {
   inspect?: Observer<InspectionEvent> | ((ev: InspectionEvent) => void);
   /** Host:port of the HTTP API; port 0 picks a free one. */
   httpPort?: number;
+  /** An actor failed with no recovery modelled: the process should stop (main exits non-zero). */
+  onFatal?: (err: unknown) => void;
 }
 
 export interface PolygonWsRole {
@@ -69,13 +72,9 @@ export function connectionStateName(conn: ConnectionActor): string {
 
 export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<PolygonWsRole> {
   const { config, log } = opts;
-  const redisOpts = { maxRetriesPerRequest: null, lazyConnect: false, connectionName: 'livescan-polygon-ws' } as const;
-  const main = new Redis(opts.redisUrl, redisOpts);
-  const events = new Redis(opts.redisUrl, { ...redisOpts, connectionName: 'livescan-polygon-ws-events' });
-  const publisherRedis = new Redis(opts.redisUrl, { ...redisOpts, enableOfflineQueue: false, connectionName: 'livescan-polygon-ws-aggs' });
-  for (const [name, r] of [['main', main], ['events', events], ['aggregates', publisherRedis]] as const) {
-    r.on('error', (err: Error) => log.warn({ event: 'redis_error', connection: name, error: err.message }));
-  }
+  const main = connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws', purpose: 'commands', log });
+  const events = connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws-events', purpose: 'blocking', log });
+  const publisherRedis = connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws-aggs', purpose: 'fire-and-forget', log });
 
   const stats: SocketStats = { messagesIn: 0, messagesOut: 0, framesRejected: 0, lastError: null };
   const reconnectTimes: number[] = [];
@@ -99,6 +98,13 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
     onAggregates: createAggregatePublisher({ redis: publisherRedis, maxLen: config.AGGREGATES_MAXLEN, isWanted, log }),
   });
 
+  const subscriptionEvents = createSubscriptionEvents({
+    redis: events,
+    activeSet,
+    consumer: config.POLYGON_WS_CONSUMER || `polygon-ws-${hostname()}`,
+    log,
+  });
+
   const machine = polygonWsMachine.provide({
     actors: {
       connection: connectionMachine.provide({ actors: { socket } }),
@@ -110,12 +116,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
           }),
         },
       }),
-      subscriptionEvents: createSubscriptionEvents({
-        redis: events,
-        activeSet,
-        consumer: config.POLYGON_WS_CONSUMER || `polygon-ws-${hostname()}`,
-        log,
-      }),
+      subscriptionEvents: subscriptionEvents.logic,
     },
   });
 
@@ -136,7 +137,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   actor.subscribe({
     error: (err: unknown) => {
       log.fatal({ event: 'polygon_ws_actor_failed', error: err instanceof Error ? err.message : String(err) });
-      process.exitCode = 1;
+      opts.onFatal?.(err);
     },
   });
   actor.start();
@@ -191,6 +192,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         reconciliations.inc({ status: r.status });
         if (readStartedAt > 0) reconcileDuration.observe((performance.now() - readStartedAt) / 1000);
         if (r.drift > 0) {
+          if (r.missing.length > 0) log.info({ event: 'reconciliation_subscribing_missing', count: r.missing.length });
           driftTotal.inc(r.drift);
           correctionsTotal.inc(r.corrections);
           log.warn({ event: 'reconciliation_drift_detected', drift: r.drift, missing: r.missing.slice(0, 50), extra: r.extra.slice(0, 50), desired: r.desired, acknowledged: r.acknowledged });
@@ -269,7 +271,8 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         actor.send({ type: 'FORCE' });
       });
     },
-    consumerLag: () => readConsumerLag(main).catch(() => null),
+    // Bounded: /stats must answer during a Redis outage, when it matters most.
+    consumerLag: () => withTimeout(readConsumerLag(main), 1_000, 'consumer lag').catch(() => null),
   };
 
   const http = await startHttpApi({
@@ -308,6 +311,10 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
       statusWriter.stop();
       actor.send({ type: 'STOP' });
       actor.stop();
+      // The event reader finishes and acknowledges the batch in hand (bounded), then Redis closes.
+      await withTimeout(subscriptionEvents.drained(), 5_000, 'draining scanner events').catch((err: Error) =>
+        log.warn({ event: 'subscription_events_drain_timeout', error: err.message }),
+      );
       await http.app.close();
       await Promise.allSettled([main.quit(), publisherRedis.quit()]);
       events.disconnect();

@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import { createActor, fromPromise, type Actor, type ActorOptions } from 'xstate';
 import type { Config } from '../config/env.js';
+import { connectRedis } from '../services/redis-connection.js';
+import { withTimeout } from '../shared/with-timeout.js';
 import type { BackoffSettings } from '../machines/backoff.js';
 import {
   scannerMachine,
@@ -64,33 +66,10 @@ const subscriptionEvents = counter('livescan_scanner_subscription_events_total',
 const rankingMessages = counter('livescan_scanner_ranking_messages_total', 'Messages published to stream:ranking:deltas.', ['type']);
 const rejectedTickers = counter('livescan_scanner_rejected_tickers_total', 'Malformed entries dropped from market snapshots.');
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-/** A connection of the scanner's own: commands fail fast while Redis is away, so a scan is reported, not stuck. */
-function connect(url: string, log: Logger): Redis {
-  const client = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: false });
-  let last = '';
-  client.on('error', (err: Error) => {
-    if (err.message === last) return;
-    last = err.message;
-    log.warn({ event: 'scanner_redis_error', error: err.message });
-  });
-  client.on('ready', () => {
-    last = '';
-  });
-  return client;
-}
-
 export async function startScanner(deps: ScannerDeps): Promise<ScannerHandle> {
   const { config, log } = deps;
   if (!deps.redis && !deps.redisUrl) throw new Error('startScanner needs redis or redisUrl');
-  const redis = deps.redis ?? connect(deps.redisUrl ?? '', log);
+  const redis = deps.redis ?? connectRedis(deps.redisUrl ?? '', { name: 'livescan-scanner', purpose: 'commands', log });
   const ownClient = deps.redis ? null : redis;
   const now = deps.now ?? Date.now;
   const source = deps.source ?? createMarketSource(config);

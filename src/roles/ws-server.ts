@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import type { Config } from '../config/env.js';
+import { connectRedis } from '../services/redis-connection.js';
 import type { Logger } from '../shared/logger.js';
 import { CATEGORIES } from '../shared/redis-keys.js';
 import { ClientHub } from '../ws-server/client-hub.js';
@@ -35,46 +35,15 @@ export interface WsServerHandle {
   stop(): Promise<void>;
 }
 
-function watchConnection(redis: Redis, name: string, log: Logger, stopping: () => boolean): void {
-  let down = false;
-  let ready = false;
-  redis.on('error', (err: Error) => {
-    if (!down) log.warn({ event: 'redis_connection_lost', connection: name, error: err.message });
-    down = true;
-  });
-  redis.on('close', () => {
-    if (stopping()) return;
-    if (ready && !down) log.warn({ event: 'redis_connection_lost', connection: name, error: 'connection closed' });
-    down = ready || down;
-  });
-  redis.on('ready', () => {
-    if (down) log.info({ event: 'redis_connection_restored', connection: name });
-    down = false;
-    ready = true;
-  });
-}
-
 export async function startWsServer(deps: WsServerDeps): Promise<WsServerHandle> {
   const { config, log } = deps;
   const limits = resolveLimits(deps.limits);
   const startedAt = new Date();
 
-  const command = new Redis(deps.redisUrl, {
-    connectionName: 'livescan-ws-server',
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(100 * times, 2_000),
-  });
-  // Blocking reads get their own connection. A read in flight when the connection drops must
-  // fail (not hang, not be resent blindly): the follower then checks its position first.
-  const blocking = new Redis(deps.redisUrl, {
-    connectionName: 'livescan-ws-server-xread',
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    retryStrategy: (times) => Math.min(100 * times, 2_000),
-  });
   let stopping = false;
-  watchConnection(command, 'command', log, () => stopping);
-  watchConnection(blocking, 'xread', log, () => stopping);
+  const command = connectRedis(deps.redisUrl, { name: 'livescan-ws-server', purpose: 'commands', log, quiet: () => stopping });
+  // Blocking reads get their own connection: the follower checks its position after a failed read.
+  const blocking = connectRedis(deps.redisUrl, { name: 'livescan-ws-server-xread', purpose: 'blocking', log, quiet: () => stopping });
 
   const store = new ListStore();
   const hub = new ClientHub({ store, limits, log });

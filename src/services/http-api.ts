@@ -1,9 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ReconcileResult, ReconcilerMetrics } from '../machines/reconciler.machine.js';
+import { KeyedThrottle } from '../shared/keyed-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import { isLoopback } from '../shared/loopback.js';
-import { registry } from '../shared/metrics.js';
+import { counter, registry } from '../shared/metrics.js';
+import { DEFAULT_HTTP_RATE, KeyedRateLimiter, type TokenRate } from '../shared/rate-limiter.js';
 
 // polygon-ws's HTTP API (contract: GET /subscriptions, GET /reconciler/metrics,
 // POST /reconciler/force, GET /stats; plus /health and /metrics). It reads a view of the actor
@@ -41,6 +43,61 @@ export interface HttpApiOptions {
   host: string;
   port: number;
   adminToken: string;
+  /**
+   * Requests per client address: `burst` at once, then `perSecond` (default 20/s, burst 40).
+   * Loopback callers are not limited: they are this machine (its health checks, scrapers,
+   * operators and tests), trusted as far as POST /reconciler/force without a token is.
+   */
+  rateLimit?: TokenRate;
+  /** The rate limiter's and the log throttle's clock (tests). */
+  now?: () => number;
+}
+
+/** Largest request body accepted; a bigger one is answered 413 before it is read. */
+export const HTTP_BODY_LIMIT = 16 * 1024;
+
+export type HttpRejectReason =
+  | 'rate_limit'
+  | 'body_too_large'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'unsupported_media_type'
+  | 'bad_request';
+
+const rejectedRequests = counter<'reason'>(
+  'livescan_http_rejected_total',
+  'HTTP API requests refused, by reason (rate_limit, body_too_large, unauthorized, forbidden, not_found, unsupported_media_type, bad_request)',
+  ['reason'],
+);
+
+/**
+ * Answers to refused requests are fixed texts: fastify's own messages repeat the client's path,
+ * content type or body, and an answer must never carry back what it was sent.
+ */
+const REJECTION_TEXT: Record<HttpRejectReason, string> = {
+  rate_limit: 'too many requests',
+  body_too_large: `request body larger than ${HTTP_BODY_LIMIT} bytes`,
+  unauthorized: 'missing or wrong bearer token',
+  forbidden: 'allowed from loopback only',
+  not_found: 'not found',
+  unsupported_media_type: 'unsupported content type',
+  bad_request: 'bad request',
+};
+
+function reasonOfStatus(status: number): HttpRejectReason {
+  if (status === 413) return 'body_too_large';
+  if (status === 415) return 'unsupported_media_type';
+  if (status === 404) return 'not_found';
+  if (status === 429) return 'rate_limit';
+  return 'bad_request';
+}
+
+/** The path without the query string, cut short: the URL is the client's to choose. */
+function pathOf(req: FastifyRequest): string {
+  const q = req.url.indexOf('?');
+  const path = q < 0 ? req.url : req.url.slice(0, q);
+  return path.length > 100 ? `${path.slice(0, 100)}…` : path;
 }
 
 function tokenMatches(req: FastifyRequest, token: string): boolean {
@@ -52,7 +109,52 @@ function tokenMatches(req: FastifyRequest, token: string): boolean {
 
 export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
   const { view, log } = opts;
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  const rate = opts.rateLimit ?? DEFAULT_HTTP_RATE;
+  const now = opts.now ?? Date.now;
+  const limiter = new KeyedRateLimiter({ ...rate, now });
+  // One line per client address and reason per minute, however hard it pushes.
+  const logThrottle = new KeyedThrottle({ periodMs: 60_000, now });
+  const retryAfter = String(Math.max(1, Math.ceil(1 / rate.perSecond)));
+  const overRate = (req: FastifyRequest): boolean => !isLoopback(req.ip) && !limiter.take(req.ip);
+
+  const reject = (req: FastifyRequest, reply: FastifyReply, status: number, reason: HttpRejectReason): FastifyReply => {
+    rejectedRequests.inc({ reason });
+    const pass = logThrottle.pass(`${reason} ${req.ip}`);
+    if (pass) {
+      const event = reason === 'rate_limit' ? 'http_rate_limited' : reason === 'unauthorized' || reason === 'forbidden' ? 'http_forbidden' : 'http_request_rejected';
+      log.warn({ event, reason, status, ip: req.ip, method: req.method, path: pathOf(req), suppressed: pass.suppressed });
+    }
+    if (reason === 'rate_limit') reply.header('retry-after', retryAfter);
+    return reply.code(status).type('application/json; charset=utf-8').send({ error: REJECTION_TEXT[reason] });
+  };
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: HTTP_BODY_LIMIT,
+    // Time allowed to send a whole request (a client trickling one in holds a socket open).
+    requestTimeout: 10_000,
+    // A URL the router cannot decode never reaches the hooks: counted against the rate here, and
+    // answered without fastify's message, which quotes the URL back.
+    frameworkErrors: (_err, req, reply) => {
+      if (overRate(req)) return reject(req, reply, 429, 'rate_limit');
+      return reject(req, reply, 400, 'bad_request');
+    },
+  });
+
+  // Before the body is read: a client over its rate costs no parsing.
+  app.addHook('onRequest', async (req, reply) => {
+    if (overRate(req)) return reject(req, reply, 429, 'rate_limit');
+  });
+
+  app.setNotFoundHandler((req, reply) => reject(req, reply, 404, 'not_found'));
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+    if (status >= 400 && status < 500) return reject(req, reply, status, reasonOfStatus(status));
+    const pass = logThrottle.pass(`internal ${req.ip}`);
+    if (pass) log.error({ event: 'http_handler_failed', method: req.method, path: pathOf(req), error: err.message, suppressed: pass.suppressed });
+    return reply.code(500).type('application/json; charset=utf-8').send({ error: 'internal error' });
+  });
 
   app.get('/subscriptions', async () => {
     const tickers = [...view.status().acknowledged].sort();
@@ -67,11 +169,14 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
   app.post('/reconciler/force', async (req, reply) => {
     // Mutating: a token when one is configured, else only from this machine.
     const allowed = opts.adminToken ? tokenMatches(req, opts.adminToken) : isLoopback(req.ip);
-    if (!allowed) {
-      log.warn({ event: 'http_forbidden', path: '/reconciler/force', ip: req.ip });
-      return reply.code(opts.adminToken ? 401 : 403).send({ error: opts.adminToken ? 'missing or wrong bearer token' : 'allowed from loopback only' });
+    if (!allowed) return opts.adminToken ? reject(req, reply, 401, 'unauthorized') : reject(req, reply, 403, 'forbidden');
+    let result: ReconcileResult;
+    try {
+      result = await view.force();
+    } catch (err) {
+      log.warn({ event: 'reconciliation_force_failed', error: err instanceof Error ? err.message : String(err) });
+      return reply.code(503).send({ error: 'reconciliation did not complete' });
     }
-    const result = await view.force();
     log.info({ event: 'reconciliation_forced', status: result.status, drift: result.drift });
     return result;
   });

@@ -4,10 +4,19 @@ import { registry } from '../shared/metrics.js';
 
 // /metrics (Prometheus text) and /health for a process that has no other HTTP server.
 
-export async function startMetricsServer(opts: { host: string; port: number; log: Logger }): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startMetricsServer(opts: {
+  host: string;
+  port: number;
+  log: Logger;
+  /** What /health answers: 200 when ok, 503 otherwise, with `detail` as the body. */
+  health: () => { ok: boolean; detail: Record<string, unknown> };
+}): Promise<{ url: string; stop(): Promise<void> }> {
   const app = Fastify({ logger: false });
   app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/health', async (_req, reply) => {
+    const h = opts.health();
+    return reply.code(h.ok ? 200 : 503).send({ status: h.ok ? 'ok' : 'failing', ...h.detail });
+  });
   const url = await app.listen({ host: opts.host, port: opts.port });
   opts.log.info({ event: 'metrics_http_listening', url });
   return { url, stop: () => app.close() };

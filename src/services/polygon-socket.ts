@@ -2,6 +2,7 @@ import WebSocket from 'ws';
 import { fromCallback } from 'xstate';
 import type { ConnectionEvent, SocketCommand } from '../machines/connection.machine.js';
 import type { Logger } from '../shared/logger.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 import { counter } from '../shared/metrics.js';
 import { decodeServerFrame, encodeAuth, encodeSubscription, type Aggregate } from '../upstream/codec.js';
 
@@ -37,18 +38,21 @@ const aggregatesIn = counter('livescan_aggregates_in_total', 'Per-second aggrega
 
 export function createPolygonSocket(deps: PolygonSocketDeps) {
   const { log, stats } = deps;
+  // A frame of a thousand bad events is a thousand counts but not a thousand lines.
+  const rejectedLog = new LogThrottle(log, 10_000);
   return fromCallback<SocketCommand>(({ sendBack: send_, receive }) => {
     const sendBack = (e: ConnectionEvent) => send_(e);
     const ws = new WebSocket(deps.url, { maxPayload: deps.maxPayloadBytes ?? 64 * 1024 * 1024, handshakeTimeout: 10_000 });
     let closed = false;
-    let lastBeat = 0;
+    let lastBeat = -Infinity;
     let ackFlush: NodeJS.Immediate | null = null;
     let subscribed: string[] = [];
     let unsubscribed: string[] = [];
 
     const beat = () => {
       // At most one HEARTBEAT a second reaches the machine: it only needs to know we are alive.
-      const now = Date.now();
+      // Monotonic: a wall-clock step must not silence the heartbeat.
+      const now = performance.now();
       if (now - lastBeat < 1000) return;
       lastBeat = now;
       sendBack({ type: 'HEARTBEAT' });
@@ -93,7 +97,7 @@ export function createPolygonSocket(deps: PolygonSocketDeps) {
       for (const r of frame.rejected) {
         stats.framesRejected++;
         framesRejected.inc({ reason: r.reason });
-        log.warn({ event: 'upstream_frame_rejected', reason: r.reason, sample: r.sample });
+        rejectedLog.warn(r.reason, { event: 'upstream_frame_rejected', reason: r.reason, sample: r.sample });
       }
       if (frame.aggregates.length > 0) {
         aggregatesIn.inc(frame.aggregates.length);

@@ -14,8 +14,8 @@ export function startStatusWriter(opts: {
 }): { stop(): void; writeNow(): Promise<void> } {
   let failing = false;
   const writeNow = async () => {
-    const doc = { role: opts.role, ...opts.read(), updated_at: new Date().toISOString() };
     try {
+      const doc = { role: opts.role, ...opts.read(), updated_at: new Date().toISOString() };
       await opts.redis.set(serviceStatusKey(opts.role), JSON.stringify(doc), 'EX', SERVICE_STATUS_TTL_S);
       failing = false;
     } catch (err) {

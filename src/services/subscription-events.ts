@@ -6,6 +6,8 @@ import type { Logger } from '../shared/logger.js';
 import { counter, gauge, histogram } from '../shared/metrics.js';
 import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../shared/redis-keys.js';
 import { isValidSymbol } from '../upstream/codec.js';
+import { backoffCeiling } from '../machines/backoff.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 import type { ActiveSet } from './active-set.js';
 
 // The event fast path: the scanner's subscribe/unsubscribe entries of `polygon_ws:subscriptions`,
@@ -49,8 +51,11 @@ type RawEntry = [id: string, fields: string[]];
 export function parseEntry(id: string, fields: readonly string[]): ParsedEntry | { id: string; reason: string } {
   const rec: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) rec[fields[i] as string] = fields[i + 1] as string;
-  const symbol = rec.symbol?.trim().toUpperCase();
-  if (!symbol) return { id, reason: 'missing_symbol' };
+  const raw = rec.symbol?.trim();
+  if (!raw) return { id, reason: 'missing_symbol' };
+  // ASCII only, before upper-casing: Unicode case rules would turn "ß" into "SS".
+  if (!/^[\x21-\x7e]+$/.test(raw)) return { id, reason: 'invalid_symbol' };
+  const symbol = raw.toUpperCase();
   if (!isValidSymbol(symbol)) return { id, reason: 'invalid_symbol' };
   const action = rec.action?.trim().toLowerCase();
   if (action === undefined) return { id, reason: 'missing_action' };
@@ -81,14 +86,24 @@ export async function ensureGroup(redis: Redis): Promise<void> {
   }
 }
 
-export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
+export interface SubscriptionEventsService {
+  /** The actor logic to provide as `subscriptionEvents`. */
+  logic: ReturnType<typeof fromCallback>;
+  /** Resolves once a stopped reader has finished (and acknowledged) the batch it had in hand. */
+  drained(): Promise<void>;
+}
+
+export function createSubscriptionEvents(deps: SubscriptionEventsDeps): SubscriptionEventsService {
   const { redis, activeSet, consumer, log } = deps;
   const blockMs = deps.blockMs ?? 5_000;
   const count = deps.batchSize ?? 100;
   const claimIdleMs = deps.claimIdleMs ?? 60_000;
+  const rejectedLog = new LogThrottle(log, 10_000);
+  let drained: Promise<void> = Promise.resolve();
 
-  return fromCallback(({ system }) => {
+  const logic = fromCallback(({ system }) => {
     let stopped = false;
+    let busy = false;
 
     const handle = async (entries: RawEntry[]): Promise<void> => {
       if (entries.length === 0) return;
@@ -98,7 +113,7 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
         const p = parseEntry(id, fields ?? []);
         if ('reason' in p) {
           rejected.inc({ reason: p.reason });
-          log.warn({ event: 'subscription_event_rejected', id, reason: p.reason });
+          rejectedLog.warn(p.reason, { event: 'subscription_event_rejected', id, reason: p.reason });
         } else valid.push(p);
       }
       if (valid.length > 0) {
@@ -141,7 +156,7 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
         )) as [string, RawEntry[], string[]?];
         cursor = res[0];
         if (res[1].length > 0) log.info({ event: 'subscription_events_reclaimed', count: res[1].length });
-        await handle(res[1]);
+        await handleBusy(res[1]);
       } while (cursor !== '0-0' && !stopped);
     };
 
@@ -149,14 +164,18 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
       let failures = 0;
       let lastClaim = 0;
       let recovered = false;
+      let groupReady = false;
       while (!stopped) {
         try {
-          await ensureGroup(redis);
+          if (!groupReady) {
+            await ensureGroup(redis);
+            groupReady = true;
+          }
           if (!recovered) {
             // Our own entries left pending by a crash of this consumer.
             for (let batch = await readGroup('0', false); batch.length > 0 && !stopped; batch = await readGroup('0', false)) {
               log.info({ event: 'subscription_events_recovered', count: batch.length });
-              await handle(batch);
+              await handleBusy(batch);
             }
             recovered = true;
           }
@@ -165,7 +184,7 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
             lastClaim = Date.now();
           }
           const batch = await readGroup('>', true);
-          await handle(batch);
+          await handleBusy(batch);
           if (batch.length === 0) await readConsumerLag(redis);
           failures = 0;
         } catch (err) {
@@ -173,17 +192,35 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps) {
           failures++;
           readErrors.inc();
           recovered = false;
-          log.warn({ event: 'subscription_events_read_failed', error: err instanceof Error ? err.message : String(err), failures });
-          await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(failures, 6))));
+          const message = err instanceof Error ? err.message : String(err);
+          // The stream or the group was deleted (or Redis restarted empty): create it again.
+          if (message.includes('NOGROUP')) groupReady = false;
+          log.warn({ event: 'subscription_events_read_failed', error: message, failures });
+          await new Promise((r) => setTimeout(r, backoffCeiling(failures, { baseMs: 100, maxMs: 5_000 })));
         }
       }
+      redis.disconnect();
     };
-    void run();
+
+    // A batch in hand is finished and acknowledged even when the actor is stopped meanwhile.
+    const handleBusy = async (entries: RawEntry[]) => {
+      busy = true;
+      try {
+        await handle(entries);
+      } finally {
+        busy = false;
+      }
+    };
+
+    drained = run();
 
     return () => {
       stopped = true;
-      // Unblocks a pending XREADGROUP BLOCK; this connection belongs to the reader alone.
-      redis.disconnect();
+      // Blocked in XREADGROUP with nothing in hand: unblock it now (this connection is the
+      // reader's alone). Otherwise the loop disconnects once the batch is acknowledged.
+      if (!busy) redis.disconnect();
     };
   });
+
+  return { logic, drained: () => drained };
 }

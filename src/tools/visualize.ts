@@ -40,7 +40,7 @@ export function renderAll(machines: readonly VisualizedMachine[]): Map<string, s
     if (files.has(file)) throw new Error(`two machines would be written to visualizations/${file}: names must be unique`);
     files.set(file, `${GENERATED_MARKER}\n${toMermaid(m.machine, m.name, { description: m.description })}`);
     const s = summarize(describeMachine(m.machine));
-    rows.push(`| [${cell(m.name)}](${file}) | ${cell(m.description)} | ${s.states} | ${s.events.length} | ${s.transitions} |`);
+    rows.push(`| [${cell(m.name)}](${file}) ([svg](${file.replace(/\.md$/, '.svg')})) | ${cell(m.description)} | ${s.states} | ${s.events.length} | ${s.transitions} |`);
   }
   const index = [
     GENERATED_MARKER,
@@ -59,6 +59,26 @@ export function renderAll(machines: readonly VisualizedMachine[]): Map<string, s
   files.set(INDEX_FILE, index.join('\n'));
   return files;
 }
+
+/**
+ * renderAll plus an SVG of each diagram (beautiful-mermaid: pure JS, no browser), so a reader
+ * without a Mermaid-aware viewer still sees the machines. The web-font import is dropped: the
+ * SVG must render offline, with the system font.
+ */
+export async function renderAllWithSvg(machines: readonly VisualizedMachine[]): Promise<Map<string, string>> {
+  const { renderMermaidSVGAsync } = await import('beautiful-mermaid');
+  const files = renderAll(machines);
+  for (const m of machines) {
+    const md = files.get(fileNameFor(m.name)) ?? '';
+    const source = md.split('```mermaid\n')[1]?.split('\n```')[0];
+    if (!source) continue;
+    const svg = (await renderMermaidSVGAsync(source)).replace(/^\s*@import url\([^)]*\);\s*$/gm, '');
+    files.set(fileNameFor(m.name).replace(/\.md$/, '.svg'), `${SVG_MARKER}\n${svg}\n`);
+  }
+  return files;
+}
+
+const SVG_MARKER = GENERATED_MARKER;
 
 export interface Discrepancy {
   file: string;
@@ -100,7 +120,7 @@ export async function writeVisualizations(dir: string, files: Map<string, string
 async function generatedFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const ours: string[] = [];
-  for (const name of names.filter((n) => n.endsWith('.md')).sort()) {
+  for (const name of names.filter((n) => n.endsWith('.md') || n.endsWith('.svg')).sort()) {
     const text = await readFile(path.join(dir, name), 'utf8').catch(() => '');
     if (text.startsWith(GENERATED_MARKER)) ours.push(name);
   }
@@ -116,7 +136,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const log = createLogger({ level: 'info' });
   const outIndex = argv.indexOf('--out');
   const dir = outIndex >= 0 && argv[outIndex + 1] ? path.resolve(argv[outIndex + 1] ?? '') : DEFAULT_OUT_DIR;
-  const files = renderAll(MACHINES);
+  const files = await renderAllWithSvg(MACHINES);
   if (argv.includes('--check')) {
     const problems = await checkVisualizations(dir, files);
     for (const p of problems) log.error({ event: 'visualization_out_of_date', file: p.file, problem: p.problem, fix: 'npm run visualize' });

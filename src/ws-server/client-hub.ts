@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/logger.js';
+import { fillBucket, takeToken, type TokenBucket } from '../shared/rate-limiter.js';
 import { CATEGORIES, type Category } from '../shared/redis-keys.js';
 import { WebSocket, type RawData } from 'ws';
 import { AggregateRouter, type Stamped } from './aggregate-router.js';
@@ -29,7 +30,7 @@ function bit(list: Category): number {
  * `WebSocket` option), so a client costs one object, not a socket plus a record plus closures:
  * memory per client is what bounds how many a process serves.
  */
-export class HubSocket extends WebSocket implements Stamped {
+export class HubSocket extends WebSocket implements Stamped, TokenBucket {
   hubId = 0;
   remote = '';
   /** Subscribed lists, one bit per CATEGORIES index. */
@@ -141,8 +142,7 @@ export class ClientHub {
   attach(c: HubSocket, remote: string): HubSocket {
     c.hubId = this.nextId++;
     c.remote = remote;
-    c.tokens = this.opts.limits.messageBurst;
-    c.refillAt = this.now();
+    fillBucket(c, this.opts.limits.messageBurst, this.now());
     this.clients.add(c);
     this.stats.clients = this.clients.size;
     this.stats.connections++;
@@ -227,14 +227,10 @@ export class ClientHub {
     if (c.closing) return;
     c.alive = true;
     const { maxMessagesPerSecond, messageBurst } = this.opts.limits;
-    const now = this.now();
-    c.tokens = Math.min(messageBurst, c.tokens + ((now - c.refillAt) * maxMessagesPerSecond) / 1000);
-    c.refillAt = now;
-    if (c.tokens < 1) {
+    if (!takeToken(c, this.now(), maxMessagesPerSecond, messageBurst)) {
       this.drop(c, 'rate_limit', CLOSE_CODES.policyViolation, 'rate limit exceeded');
       return;
     }
-    c.tokens -= 1;
     if (isBinary) {
       this.sendError(c, 'binary_not_supported', 'binary frames are not accepted: send JSON text frames');
       return;

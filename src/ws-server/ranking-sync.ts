@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { CATEGORIES, categoryKey, RANKING_DELTAS_STREAM, type Category } from '../shared/redis-keys.js';
 import { encodeDelta } from './client-protocol.js';
 import { applyDeltaItems, type ListStore, type Row } from './list-store.js';
-import { LogThrottle } from './log-throttle.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 import { dataField, parseCategoryValue, parseRankingData, type RankingMessage } from './stream-messages.js';
 import { wsMetrics } from './ws-metrics.js';
 

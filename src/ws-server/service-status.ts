@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { serviceStatusKey } from '../shared/redis-keys.js';
+import { withTimeout } from '../shared/with-timeout.js';
 
 // Every role writes a small JSON status under serviceStatusKey(role) with a short TTL
 // (src/services/status-writer.ts); the ws-server reads all three for the dashboard's status
@@ -33,13 +34,7 @@ export async function readServiceStatuses(
   const services = { 'polygon-ws': null, scanner: null, 'ws-server': self } as Record<StatusRole, unknown>;
   const now = new Date().toISOString();
   try {
-    let timer: NodeJS.Timeout | undefined;
-    const values = await Promise.race([
-      redis.mget(...STATUS_ROLES.map((r) => serviceStatusKey(r))),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('redis did not answer in time')), timeoutMs);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    const values = await withTimeout(redis.mget(...STATUS_ROLES.map((r) => serviceStatusKey(r))), timeoutMs, 'reading service statuses');
     STATUS_ROLES.forEach((role, i) => {
       if (role !== 'ws-server') services[role] = parseStatus(values[i] ?? null);
     });

@@ -4,7 +4,7 @@ import { AGGREGATES_STREAM, RANKING_DELTAS_STREAM } from '../shared/redis-keys.j
 import type { ClientHub } from './client-hub.js';
 import { encodeAggregate } from './client-protocol.js';
 import type { ListStore } from './list-store.js';
-import { LogThrottle } from './log-throttle.js';
+import { LogThrottle } from '../shared/log-throttle.js';
 import type { RankingSync } from './ranking-sync.js';
 import type { StreamHandler } from './stream-follower.js';
 import { dataField, parseAggregateData } from './stream-messages.js';

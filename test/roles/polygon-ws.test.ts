@@ -205,12 +205,21 @@ describe('polygon-ws role', () => {
     await r.client.xadd(SUBSCRIPTIONS_STREAM, '*', 'symbol', 'TSLA', 'action', 'subscribe');
     await r.client.xadd(SUBSCRIPTIONS_STREAM, '*', 'symbol', 'NIO', 'action', 'subscribe');
     await r.client.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', 10, 'STREAMS', SUBSCRIPTIONS_STREAM, '>');
-    const { role } = await startTestPolygonWs({ redisUrl: r.server.url, wsUrl: sim.url, env: { POLYGON_WS_CONSUMER: consumer } });
+    const cap = captureLog();
+    const { role } = await startTestPolygonWs({
+      redisUrl: r.server.url,
+      wsUrl: sim.url,
+      env: { POLYGON_WS_CONSUMER: consumer },
+      log: createLogger({ level: 'info', destination: cap.dest }),
+    });
     try {
       await eventually(async () => {
         const pending = (await r.client.xpending(SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP)) as [number, ...unknown[]];
         return pending[0] === 0;
       }, 'the crashed run’s entries acknowledged');
+      // Read again from this consumer's own pending list, not merely healed by the resync.
+      const recovered = cap.lines.map((l) => JSON.parse(l) as { event?: string; count?: number }).find((l) => l.event === 'subscription_events_recovered');
+      expect(recovered?.count).toBe(2);
       await eventually(() => ['AAPL', 'NIO', 'TSLA'].every((s) => sim.acknowledged().has(s)), 'all subscribed');
     } finally {
       await role.stop();

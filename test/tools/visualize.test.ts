@@ -29,8 +29,8 @@ describe('renderAll', () => {
     expect([...files.keys()]).toEqual(['toggle.md', 'light.md', 'README.md']);
     const index = files.get('README.md') ?? '';
     expect(index.startsWith(GENERATED_MARKER)).toBe(true);
-    expect(index).toContain('| [toggle](toggle.md) | Flips \\| back and forth. | 2 | 1 | 3 |');
-    expect(index).toContain('| [light](light.md) | Turns on once. | 2 | 1 | 1 |');
+    expect(index).toContain('| [toggle](toggle.md) ([svg](toggle.svg)) | Flips \\| back and forth. | 2 | 1 | 3 |');
+    expect(index).toContain('| [light](light.md) ([svg](light.svg)) | Turns on once. | 2 | 1 | 1 |');
     const page = files.get('toggle.md') ?? '';
     expect(page.startsWith(`${GENERATED_MARKER}\n# toggle\n\nFlips | back and forth.\n`)).toBe(true);
     expect(page).toContain('on --> off : after idleTimeout');

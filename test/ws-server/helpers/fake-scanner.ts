@@ -8,6 +8,8 @@ import {
 } from '../../../src/shared/redis-keys.js';
 import type { DeltaItem, Row } from '../../../src/ws-server/list-store.js';
 import { mulberry32 } from '../../../src/shared/prng.js';
+import { diffRows as scannerDiff } from '../../../src/scanner/deltas.js';
+import type { RankedRow } from '../../../src/scanner/deltas.js';
 
 export { mulberry32 };
 
@@ -25,26 +27,9 @@ export function symbolName(i: number): string {
   return s.length < 2 ? `${s}X` : s;
 }
 
-/** The scanner's delta between two rankings: add / remove / update / rerank. */
+/** The real scanner's deltas (src/scanner/deltas.ts), so the ws-server is tested on its format. */
 export function diffRows(prev: readonly Row[], next: readonly Row[]): DeltaItem[] {
-  const before = new Map(prev.map((r) => [r.symbol, r]));
-  const after = new Map(next.map((r) => [r.symbol, r]));
-  const out: DeltaItem[] = [];
-  for (const r of prev) if (!after.has(r.symbol)) out.push({ action: 'remove', symbol: r.symbol });
-  for (const r of next) {
-    const old = before.get(r.symbol);
-    if (!old) {
-      out.push({ action: 'add', symbol: r.symbol, data: { ...r } });
-      continue;
-    }
-    if (old.rank !== r.rank) {
-      out.push({ action: 'rerank', symbol: r.symbol, new_rank: r.rank as number, old_rank: old.rank as number });
-    }
-    const { rank: _a, ...o } = old;
-    const { rank: _b, ...n } = r;
-    if (JSON.stringify(o) !== JSON.stringify(n)) out.push({ action: 'update', symbol: r.symbol, data: { ...r } });
-  }
-  return out;
+  return scannerDiff(prev as unknown as RankedRow[], next as unknown as RankedRow[]) as unknown as DeltaItem[];
 }
 
 export interface FakeScannerOptions {
