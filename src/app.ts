@@ -109,6 +109,7 @@ export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
         log: log.child({ role: 'scanner' }),
         inspect: inspector?.inspect,
         source: market?.source,
+        rules: config.SCANNER_RULES,
         onFatal: opts.onFatal,
       });
       stops.push(() => scanner.stop());

@@ -1,3 +1,4 @@
+import { DEFAULT_RULES, parseRuleOverrides, type CategoryRules } from '../scanner/categories.js';
 import { isLoopback } from '../shared/loopback.js';
 
 // Every environment variable livescan reads is declared here, once: its parser, its default and
@@ -148,6 +149,23 @@ export const ENV = {
     help: 'Port of /metrics and /health when the scanner runs alone in its process (with another role, that role serves them).',
   },
   SCAN_INTERVAL_MS: { parse: int(500, HOUR), default: 10_000, help: 'How often the scanner ranks the market.' },
+  SCANNER_RULES: {
+    parse: (raw: string, name: string): CategoryRules => {
+      let v: unknown;
+      try {
+        v = JSON.parse(raw);
+      } catch {
+        throw new ConfigError(name, 'must be JSON, e.g. {"gapPercent": 5, "limit": 30}');
+      }
+      try {
+        return parseRuleOverrides(v);
+      } catch (err) {
+        throw new ConfigError(name, err instanceof Error ? err.message : String(err));
+      }
+    },
+    default: DEFAULT_RULES,
+    help: 'JSON overrides of the ranking rules and list sizes, e.g. {"gapPercent": 5, "limit": 30, "limits": {"winners": 10}} (rules: README, scanner).',
+  },
   MARKET_SEED: { parse: int(0, 2 ** 31 - 1), default: 42, help: 'Seed of the simulated market, so a run can be reproduced.' },
   MARKET_SYMBOLS: { parse: int(50, 100_000), default: 3_000, help: 'How many symbols the simulated market trades.' },
   POLYGON_REST_URL: {
@@ -188,7 +206,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** The lines `--help` prints: name, default, meaning. Secrets show no default. */
 export function describeEnv(): string {
   const rows = (Object.entries(ENV) as [EnvName, VarSpec<unknown>][]).map(([name, spec]) => {
-    const def = spec.secret || spec.default === '' ? '(empty)' : String(spec.default);
+    const def =
+      spec.secret || spec.default === '' ? '(empty)' : typeof spec.default === 'object' ? '(built in)' : String(spec.default);
     return `  ${name.padEnd(24)} default ${def}\n      ${spec.help}`;
   });
   return rows.join('\n');

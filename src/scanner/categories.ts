@@ -63,6 +63,39 @@ export const DEFAULT_RULES: CategoryRules = {
   limits: Object.fromEntries(CATEGORIES.map((c) => [c, DEFAULT_LIST_LIMIT])) as Record<Category, number>,
 };
 
+/**
+ * Overrides of the built-in rules, as an operator writes them (SCANNER_RULES, JSON): any of the
+ * numeric rules, and `limits` per list or `limit` for every list. Unknown keys and non-positive
+ * or non-finite numbers are refused with a message naming them.
+ */
+export function parseRuleOverrides(raw: unknown, base: CategoryRules = DEFAULT_RULES): CategoryRules {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('must be a JSON object');
+  const out: CategoryRules = { ...base, limits: { ...base.limits } };
+  const num = (key: string, v: unknown, integer = false): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && (!Number.isInteger(v) || v < 1 || v > 1_000))) {
+      throw new Error(`"${key}" must be ${integer ? 'a whole number from 1 to 1000' : 'a finite number ≥ 0'}`);
+    }
+    return v;
+  };
+  for (const [key, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (key === 'limit') {
+      const n = num(key, v, true);
+      for (const c of CATEGORIES) out.limits[c] = n;
+    } else if (key === 'limits') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('"limits" must be an object of list → rows');
+      for (const [list, n] of Object.entries(v as Record<string, unknown>)) {
+        if (!(CATEGORIES as readonly string[]).includes(list)) throw new Error(`"limits.${list}" is not a list`);
+        out.limits[list as Category] = num(`limits.${list}`, n, true);
+      }
+    } else if (key in base && key !== 'limits') {
+      (out as unknown as Record<string, number>)[key] = num(key, v);
+    } else {
+      throw new Error(`"${key}" is not a rule (rules: ${Object.keys(base).filter((k) => k !== 'limits').join(', ')}, limit, limits)`);
+    }
+  }
+  return out;
+}
+
 /** The filter every list applies first, in a trader's words. */
 export function describeUniverse(rules: CategoryRules = DEFAULT_RULES): string {
   return `every list considers only stocks at $${rules.minPrice} or more that have traded at least ${rules.minVolume.toLocaleString('en-US')} shares today`;

@@ -1,3 +1,4 @@
+import { backoffCeiling } from '../machines/backoff.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { wsMetrics } from './ws-metrics.js';
@@ -70,6 +71,7 @@ export class StreamFollower {
   private markReady!: () => void;
   private failures = new Map<string, number>();
   private backoffMs = 0;
+  private readFailures = 0;
   private _state: FollowerState = 'starting';
   /** Resolves once every handler has started (the first bootstrap is done). */
   readonly ready: Promise<void>;
@@ -111,7 +113,8 @@ export class StreamFollower {
   }
 
   private async pause(): Promise<void> {
-    this.backoffMs = Math.min(2_000, this.backoffMs ? this.backoffMs * 2 : 100);
+    this.readFailures++;
+    this.backoffMs = backoffCeiling(this.readFailures, { baseMs: 100, maxMs: 2_000 });
     await Promise.race([new Promise((r) => setTimeout(r, this.backoffMs).unref()), this.stopSignal]);
   }
 
@@ -196,6 +199,7 @@ export class StreamFollower {
         continue;
       }
       this.backoffMs = 0;
+      this.readFailures = 0;
       if (!reply) continue;
       for (const [stream, entries] of reply) {
         if (!(await this.deliver(stream, entries))) check = true;

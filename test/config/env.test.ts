@@ -285,3 +285,11 @@ describe('cross-variable rules', () => {
     expect(loadConfig({ HTTP_HOST: 'localhost' }).ADMIN_TOKEN).toBe('');
   });
 });
+
+describe('SCANNER_RULES', () => {
+  it('is parsed at start, and a bad one names the variable', () => {
+    expect(loadConfig({ SCANNER_RULES: '{"limit": 5}' }).SCANNER_RULES.limits.winners).toBe(5);
+    expect(() => loadConfig({ SCANNER_RULES: '{limit' })).toThrow(/SCANNER_RULES must be JSON/);
+    expect(() => loadConfig({ SCANNER_RULES: '{"speed": 1}' })).toThrow(/SCANNER_RULES "speed" is not a rule/);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeCategories, DEFAULT_RULES, describeRules, describeUniverse, type CategoryRules } from '../../src/scanner/categories.js';
+import { computeCategories, DEFAULT_RULES, describeRules, describeUniverse, parseRuleOverrides, type CategoryRules } from '../../src/scanner/categories.js';
 import type { MarketSession } from '../../src/scanner/market-session.js';
 import type { MarketSnapshot, TickerSnapshot } from '../../src/scanner/market-snapshot.js';
 import { CATEGORIES } from '../../src/shared/redis-keys.js';
@@ -192,5 +192,20 @@ describe('computeCategories', () => {
     }
     expect(lines.gappers_up).toContain('4%');
     expect(describeUniverse()).toBe('every list considers only stocks at $1 or more that have traded at least 20,000 shares today');
+  });
+});
+
+describe('parseRuleOverrides (SCANNER_RULES)', () => {
+  it('overrides rules and list sizes, and refuses what is not a rule', () => {
+    const r = parseRuleOverrides({ gapPercent: 5, limit: 30, limits: { winners: 10 } });
+    expect(r.gapPercent).toBe(5);
+    expect(r.limits.gappers_up).toBe(30);
+    expect(r.limits.winners).toBe(10);
+    expect(r.minPrice).toBe(DEFAULT_RULES.minPrice);
+    expect(() => parseRuleOverrides({ gapPercnt: 5 })).toThrow(/"gapPercnt" is not a rule/);
+    expect(() => parseRuleOverrides({ gapPercent: -1 })).toThrow(/"gapPercent" must be/);
+    expect(() => parseRuleOverrides({ limits: { nope: 3 } })).toThrow(/"limits.nope" is not a list/);
+    expect(() => parseRuleOverrides({ limit: 0 })).toThrow(/whole number/);
+    expect(() => parseRuleOverrides([1])).toThrow(/JSON object/);
   });
 });
