@@ -122,6 +122,11 @@ export const ENV = {
     default: 200,
     help: 'Least time between two upstream subscribe/unsubscribe messages (doubled after each 1008 close, up to 8x, until stable).',
   },
+  LEADER_TTL_MS: {
+    parse: int(1_000, 10 * 60_000),
+    default: 15_000,
+    help: 'Lease of the polygon-ws leader of an API key (replicas: one leader holds the upstream). A leader that cannot renew steps down at 3/4 of it; a standby takes over after it expires. Keep it above the upstream\'s dead-client timeout.',
+  },
   EMPTY_SET_GRACE_MS: {
     parse: int(0, 24 * HOUR),
     default: 60_000,

@@ -1,5 +1,6 @@
 import type { AnyStateMachine } from 'xstate';
 import { connectionMachine } from './connection.machine.js';
+import { leaderMachine } from './leader.machine.js';
 import { polygonWsMachine } from './polygon-ws.machine.js';
 import { reconcilerMachine } from './reconciler.machine.js';
 import { scannerMachine } from './scanner.machine.js';
@@ -18,9 +19,14 @@ export const MACHINES: { name: string; machine: AnyStateMachine; description: st
     description: 'polygon-ws: keeps the acknowledged subscriptions equal to the SET: resync on every connect, periodic and forced reconciliation, paced outbox, missing-SET grace.',
   },
   {
+    name: 'leader',
+    machine: leaderMachine,
+    description: 'polygon-ws: leader election per API key through a Redis lease with a fencing token; steps down before the lease can expire.',
+  },
+  {
     name: 'polygon-ws',
     machine: polygonWsMachine,
-    description: 'polygon-ws: the actor system that runs the reconciler, the connection and the scanner-event reader side by side.',
+    description: 'polygon-ws: the actor system: the leader election, and while elected the reconciler, the connection and the scanner-event reader side by side.',
   },
   {
     name: 'scanner',

@@ -1,5 +1,6 @@
-import { fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
+import { assign, fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
 import { connectionMachine, type ConnectionSettings } from './connection.machine.js';
+import { leaderMachine, type LeaderNotice, type LeaderSettings } from './leader.machine.js';
 import { CONNECTION_ID, RECONCILER_ID } from './protocol.js';
 import { reconcilerMachine, type ReconcilerSettings } from './reconciler.machine.js';
 
@@ -8,32 +9,43 @@ import { reconcilerMachine, type ReconcilerSettings } from './reconciler.machine
 // I/O are provided by src/roles/polygon-ws.ts; tests provide their own.
 
 export const SUBSCRIPTION_EVENTS_ID = 'subscriptionEvents';
+export const LEADER_ID = 'leader';
 
 export interface PolygonWsInput {
   connection?: Partial<ConnectionSettings>;
   reconciler?: Partial<ReconcilerSettings>;
+  leader?: Partial<LeaderSettings>;
 }
 
-export type PolygonWsEvent = { type: 'FORCE' } | { type: 'STOP' };
+export type PolygonWsEvent = { type: 'FORCE' } | { type: 'STOP' } | LeaderNotice;
 
 const noEvents = fromCallback(() => () => undefined);
 
 export const polygonWsMachine = setup({
   types: {
     input: {} as PolygonWsInput | undefined,
-    context: {} as { input: PolygonWsInput },
+    context: {} as { input: PolygonWsInput; token: number | null },
     events: {} as PolygonWsEvent,
   },
   actors: {
     connection: connectionMachine,
     reconciler: reconcilerMachine,
     subscriptionEvents: noEvents,
+    leader: leaderMachine,
   },
 }).createMachine({
   id: 'polygonWs',
-  context: ({ input }) => ({ input: input ?? {} }),
-  initial: 'running',
+  context: ({ input }) => ({ input: input ?? {}, token: null }),
+  // Only the elected leader of the API key holds the upstream connection and reads the scanner's
+  // events; a standby waits for the lease. Losing it stops all three, socket first.
+  invoke: { id: LEADER_ID, systemId: LEADER_ID, src: 'leader', input: ({ context }) => ({ settings: context.input.leader }) },
+  initial: 'standby',
+  on: { STOP: '.stopped' },
   states: {
+    standby: {
+      entry: assign({ token: null }),
+      on: { ELECTED: { target: 'running', actions: assign({ token: ({ event }) => event.token }) } },
+    },
     running: {
       // The reconciler first: the connection and the event reader send to it from their start.
       invoke: [
@@ -46,7 +58,7 @@ export const polygonWsMachine = setup({
         FORCE: { actions: sendTo(RECONCILER_ID, { type: 'FORCE' }) },
         // Leaving `running` stops the children: the socket actor's cleanup closes the upstream
         // with 1000, the event reader stops reading (what it did not acknowledge stays pending).
-        STOP: 'stopped',
+        DEPOSED: 'standby',
       },
     },
     stopped: { type: 'final' },

@@ -79,6 +79,20 @@ export interface ReconcilerMetrics {
   channels_sent: number;
 }
 
+export const emptyReconcilerMetrics: ReconcilerMetrics = {
+  reconciliations_count: 0,
+  total_drift_detected: 0,
+  total_corrections: 0,
+  last_reconciliation: null,
+  resubscriptions: 0,
+  set_missing_reads: 0,
+  read_failures: 0,
+  hints_applied: 0,
+  hints_ignored: 0,
+  batches_sent: 0,
+  channels_sent: 0,
+};
+
 export interface ReconcilerContext {
   settings: ReconcilerSettings;
   book: SubscriptionBook;
@@ -303,19 +317,7 @@ export const reconcilerMachine = setup({
     online: false,
     emptyAccepted: false,
     lastResult: null,
-    metrics: {
-      reconciliations_count: 0,
-      total_drift_detected: 0,
-      total_corrections: 0,
-      last_reconciliation: null,
-      resubscriptions: 0,
-      set_missing_reads: 0,
-      read_failures: 0,
-      hints_applied: 0,
-      hints_ignored: 0,
-      batches_sent: 0,
-      channels_sent: 0,
-    },
+    metrics: emptyReconcilerMetrics,
   }),
   on: {
     HINTS: { actions: 'applyHints' },

@@ -1,10 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import type { Config } from '../config/env.js';
 import type { ConnectionActor, ConnectionEmitted } from '../machines/connection.machine.js';
-import { polygonWsMachine } from '../machines/polygon-ws.machine.js';
+import { leaderMachine, type LeaderActor, type LeaderEmitted } from '../machines/leader.machine.js';
+import { LEADER_ID, polygonWsMachine } from '../machines/polygon-ws.machine.js';
+import { createLeaderLease, FencedOut, type Command } from '../services/leader-lease.js';
+import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../shared/redis-keys.js';
 import { CONNECTION_ID, RECONCILER_ID } from '../machines/protocol.js';
-import { reconcilerMachine, type ReconcileResult, type ReconcilerActor, type ReconcilerEmitted } from '../machines/reconciler.machine.js';
+import {
+  emptyReconcilerMetrics,
+  reconcilerMachine,
+  type ReconcileResult,
+  type ReconcilerActor,
+  type ReconcilerEmitted,
+} from '../machines/reconciler.machine.js';
 import { connectionMachine } from '../machines/connection.machine.js';
 import { createActiveSet } from '../services/active-set.js';
 import { connectRedis } from '../services/redis-connection.js';
@@ -73,19 +84,36 @@ export function connectionStateName(conn: ConnectionActor): string {
 export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<PolygonWsRole> {
   const { config, log } = opts;
   const main = connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws', purpose: 'commands', log });
-  const events = connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws-events', purpose: 'blocking', log });
   const publisherRedis = connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws-aggs', purpose: 'fire-and-forget', log });
 
   const stats: SocketStats = { messagesIn: 0, messagesOut: 0, framesRejected: 0, lastError: null };
+  // Lifetime figures: the machines forget theirs at each new term or once stable.
   const reconnectTimes: number[] = [];
-  // The machine forgets kicks once stable (they only size its wait); operators want the total.
+  const closesByCode: Record<string, number> = {};
+  let reconnectionsTotal = 0;
   let kicksTotal = 0;
+  let lastError: string | null = null;
   const activeSet = createActiveSet(main, log);
-  let reconcilerRef: ReconcilerActor | null = null;
   let readStartedAt = 0;
 
+  const lease = createLeaderLease({
+    redis: main,
+    apiKey: config.POLYGON_API_KEY,
+    instanceId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    ttlMs: config.LEADER_TTL_MS,
+  });
+  // Every write of the leader is fenced by its token: a deposed leader writes nothing.
+  const token = (): number | null => actor.getSnapshot().context.token;
+  const fenced = (redis: Redis, commands: readonly Command[]): Promise<void> => {
+    const t = token();
+    return t === null ? Promise.reject(new FencedOut()) : lease.fenced(redis, t, commands);
+  };
+
+  let conn: ConnectionActor | null = null;
+  let reconciler: ReconcilerActor | null = null;
+
   const isWanted = (sym: string): boolean => {
-    const book = reconcilerRef?.getSnapshot().context.book;
+    const book = reconciler?.getSnapshot().context.book;
     if (!book) return false;
     return book.desired ? book.desired[sym] === true : book.acked[sym] === true;
   };
@@ -95,11 +123,17 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
     apiKey: config.POLYGON_API_KEY,
     log,
     stats,
-    onAggregates: createAggregatePublisher({ redis: publisherRedis, maxLen: config.AGGREGATES_MAXLEN, isWanted, log }),
+    onAggregates: createAggregatePublisher({
+      write: (commands) => fenced(publisherRedis, commands),
+      maxLen: config.AGGREGATES_MAXLEN,
+      isWanted,
+      log,
+    }),
   });
 
   const subscriptionEvents = createSubscriptionEvents({
-    redis: events,
+    connect: () => connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws-events', purpose: 'blocking', log }),
+    ack: (redis, ids) => fenced(redis, [['XACK', SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, ...ids]]),
     activeSet,
     consumer: config.POLYGON_WS_CONSUMER || `polygon-ws-${hostname()}`,
     log,
@@ -117,9 +151,16 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         },
       }),
       subscriptionEvents: subscriptionEvents.logic,
+      leader: leaderMachine.provide({
+        actors: {
+          acquireLease: fromPromise(() => lease.acquire()),
+          renewLease: fromPromise<boolean, { token: number }>(({ input }) => lease.renew(input.token)),
+        },
+      }),
     },
   });
 
+  const ttl = config.LEADER_TTL_MS;
   const actor = createActor(machine, {
     input: {
       connection: opts.connection,
@@ -130,29 +171,20 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         emptySetGraceMs: config.EMPTY_SET_GRACE_MS,
         ...opts.reconciler,
       },
+      leader: { ttlMs: ttl, renewEveryMs: Math.floor(ttl / 5), retryEveryMs: Math.min(1_000, Math.floor(ttl / 5)), safetyMs: Math.floor(ttl / 4) },
     },
     inspect: opts.inspect,
   });
 
-  actor.subscribe({
-    error: (err: unknown) => {
-      log.fatal({ event: 'polygon_ws_actor_failed', error: err instanceof Error ? err.message : String(err) });
-      opts.onFatal?.(err);
-    },
-  });
-  actor.start();
-
-  const conn = actor.system.get(CONNECTION_ID) as ConnectionActor;
-  const reconciler = actor.system.get(RECONCILER_ID) as ReconcilerActor;
-  reconcilerRef = reconciler;
-
-  conn.on('*', (e: ConnectionEmitted) => {
+  const onConnectionEvent = (e: ConnectionEmitted) => {
     switch (e.type) {
       case 'connected':
         log.info({ event: 'upstream_connected', attempt: e.attempt, pace_multiplier: e.paceMultiplier });
         break;
       case 'disconnected':
         reconnectTimes.push(Date.now());
+        reconnectionsTotal++;
+        closesByCode[String(e.code)] = (closesByCode[String(e.code)] ?? 0) + 1;
         reconnections.inc({ code: String(e.code) });
         if (e.code === 1008) closes1008.inc();
         if (e.cause === 'policy' || e.cause === 'dropped') log.error({ event: 'policy_violation_detected', code: e.code, reason: e.reason });
@@ -182,10 +214,10 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         log.info({ event: 'connection_stable' });
         break;
     }
-    if (e.type !== 'live') liveGauge.set(connectionStateName(conn) === 'live' ? 1 : 0);
-  });
+    if (e.type !== 'live') liveGauge.set(conn && connectionStateName(conn) === 'live' ? 1 : 0);
+  };
 
-  reconciler.on('*', (e: ReconcilerEmitted) => {
+  const onReconcilerEvent = (e: ReconcilerEmitted) => {
     switch (e.type) {
       case 'reconciled': {
         const r = e.result;
@@ -223,47 +255,84 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         log.debug({ event: 'subscription_hints_ignored', reason: e.reason, count: e.count });
         break;
     }
+  };
+
+  // The connection and the reconciler exist only while this instance leads: follow them as they
+  // come and go with each term.
+  const attach = () => {
+    const c = (actor.system.get(CONNECTION_ID) as ConnectionActor | undefined) ?? null;
+    if (c !== conn) {
+      conn = c;
+      if (c) c.on('*', onConnectionEvent);
+      else liveGauge.set(0);
+    }
+    const r = (actor.system.get(RECONCILER_ID) as ReconcilerActor | undefined) ?? null;
+    if (r !== reconciler) {
+      reconciler = r;
+      if (r) {
+        r.on('*', onReconcilerEvent);
+        r.subscribe((snap) => {
+          const book = snap.context.book;
+          ackedGauge.set(countOf(book.acked));
+          desiredGauge.set(countOf(book.desired));
+          gapGauge.set(gapOf(book) ?? -1);
+        });
+      }
+    }
+  };
+
+  actor.subscribe({
+    next: attach,
+    error: (err: unknown) => {
+      log.fatal({ event: 'polygon_ws_actor_failed', error: err instanceof Error ? err.message : String(err) });
+      opts.onFatal?.(err);
+    },
   });
-  reconciler.subscribe((snap) => {
-    const book = snap.context.book;
-    ackedGauge.set(countOf(book.acked));
-    desiredGauge.set(countOf(book.desired));
-    gapGauge.set(gapOf(book) ?? -1);
+  actor.start();
+  (actor.system.get(LEADER_ID) as LeaderActor).on('*', (e: LeaderEmitted) => {
+    if (e.type === 'elected') log.info({ event: 'leader_elected', token: e.token, term: e.term, instance: lease.instanceId });
+    else if (e.type === 'deposed') {
+      log.warn({ event: 'leader_deposed', token: e.token, reason: e.reason, hint: 'upstream socket closed; back to standby' });
+    } else log.warn({ event: 'leader_lease_error', error: e.error });
   });
+  attach();
 
   const view: PolygonWsView = {
     status(): PolygonWsStatus {
-      const r = reconciler.getSnapshot().context;
-      const c = conn.getSnapshot().context;
+      const r = reconciler?.getSnapshot().context;
+      const c = conn?.getSnapshot().context;
       const hourAgo = Date.now() - 3_600_000;
       while (reconnectTimes.length > 0 && (reconnectTimes[0] as number) < hourAgo) reconnectTimes.shift();
+      if (c?.lastError) lastError = c.lastError;
       return {
-        state: connectionStateName(conn),
-        acknowledged: Object.keys(r.book.acked),
-        desired: r.book.desired ? countOf(r.book.desired) : null,
-        gap: gapOf(r.book),
-        inFlight: Object.keys(r.book.inFlight).length,
-        pending: Object.keys(r.book.pending).length,
-        reconciler: r.metrics,
-        lastResult: r.lastResult,
-        reconnections: c.reconnections,
+        state: conn ? connectionStateName(conn) : 'standby',
+        acknowledged: r ? Object.keys(r.book.acked) : [],
+        desired: r?.book.desired ? countOf(r.book.desired) : null,
+        gap: r ? gapOf(r.book) : null,
+        inFlight: r ? Object.keys(r.book.inFlight).length : 0,
+        pending: r ? Object.keys(r.book.pending).length : 0,
+        reconciler: r?.metrics ?? emptyReconcilerMetrics,
+        lastResult: r?.lastResult ?? null,
+        reconnections: reconnectionsTotal,
         reconnectionsLastHour: reconnectTimes.length,
-        closesByCode: c.closesByCode,
+        closesByCode: { ...closesByCode },
         maxConnectionsKicks: kicksTotal,
         messagesIn: stats.messagesIn,
         messagesOut: stats.messagesOut,
         framesRejected: stats.framesRejected,
-        lastError: c.lastError ?? stats.lastError,
-        paceMultiplier: r.paceMultiplier,
+        lastError: lastError ?? stats.lastError,
+        paceMultiplier: r?.paceMultiplier ?? 1,
       };
     },
     force(): Promise<ReconcileResult> {
+      const rec = reconciler;
+      if (!rec) return Promise.reject(new Error('standby: this instance is not the leader'));
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           sub.unsubscribe();
           reject(new Error('reconciliation did not complete within 15 s'));
         }, 15_000);
-        const sub = reconciler.on('reconciled', (e) => {
+        const sub = rec.on('reconciled', (e) => {
           clearTimeout(timer);
           sub.unsubscribe();
           resolve(e.result);
@@ -288,6 +357,10 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
     redis: main,
     role: 'polygon-ws',
     log,
+    // The leader's status only: a standby must not overwrite it.
+    write: async (key, json, ttlSeconds) => {
+      if (token() !== null) await fenced(main, [['SET', key, json, 'EX', ttlSeconds]]);
+    },
     read: () => {
       const s = view.status();
       return {
@@ -308,6 +381,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
     httpUrl: http.url,
     view,
     async stop() {
+      const heldToken = token();
       statusWriter.stop();
       actor.send({ type: 'STOP' });
       actor.stop();
@@ -316,8 +390,9 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         log.warn({ event: 'subscription_events_drain_timeout', error: err.message }),
       );
       await http.app.close();
+      // Hand over at once: a standby need not wait for the lease to expire.
+      if (heldToken !== null) await withTimeout(lease.release(heldToken), 1_000, 'releasing the lease').catch(() => undefined);
       await Promise.allSettled([main.quit(), publisherRedis.quit()]);
-      events.disconnect();
       log.info({ event: 'polygon_ws_stopped' });
     },
   };

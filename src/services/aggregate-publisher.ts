@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { counter } from '../shared/metrics.js';
 import { AGGREGATES_STREAM, STREAM_DATA_FIELD } from '../shared/redis-keys.js';
 import type { Aggregate } from '../upstream/codec.js';
+import { FencedOut, type Command } from './leader-lease.js';
 
 // Writes the upstream's per-second aggregates to `stream:realtime:aggregates`, one entry each,
 // the event's JSON as the upstream sent it, with an approximate length bound. An aggregate for
@@ -13,8 +13,11 @@ const published = counter('livescan_aggregates_out_total', 'Aggregates written t
 const dropped = counter('livescan_aggregates_dropped_total', 'Aggregates not written', ['reason']);
 
 export interface AggregatePublisherDeps {
-  /** A connection with `enableOfflineQueue: false`, so a Redis outage fails fast. */
-  redis: Redis;
+  /**
+   * Runs one frame's XADDs at once: fenced by the leader lease, on a connection that fails fast
+   * while Redis is away. Rejects with FencedOut when this instance is no longer the leader.
+   */
+  write: (commands: readonly Command[]) => Promise<void>;
   maxLen: number;
   isWanted: (symbol: string) => boolean;
   log: Logger;
@@ -23,25 +26,20 @@ export interface AggregatePublisherDeps {
 export function createAggregatePublisher(deps: AggregatePublisherDeps) {
   let lastFailureLog = 0;
   return (aggs: readonly Aggregate[]): void => {
-    const pipe = deps.redis.pipeline();
-    let n = 0;
+    const commands: Command[] = [];
     for (const a of aggs) {
       if (!deps.isWanted(a.sym)) {
         dropped.inc({ reason: 'not_wanted' });
         continue;
       }
-      pipe.xadd(AGGREGATES_STREAM, 'MAXLEN', '~', deps.maxLen, '*', STREAM_DATA_FIELD, JSON.stringify(a.raw));
-      n++;
+      commands.push(['XADD', AGGREGATES_STREAM, 'MAXLEN', '~', deps.maxLen, '*', STREAM_DATA_FIELD, JSON.stringify(a.raw)]);
     }
+    const n = commands.length;
     if (n === 0) return;
-    pipe.exec().then(
-      (res) => {
-        const failed = res?.filter(([err]) => err).length ?? n;
-        published.inc(n - failed);
-        if (failed > 0) dropped.inc({ reason: 'redis_error' }, failed);
-      },
+    deps.write(commands).then(
+      () => published.inc(n),
       (err: unknown) => {
-        dropped.inc({ reason: 'redis_unavailable' }, n);
+        dropped.inc({ reason: err instanceof FencedOut ? 'not_leader' : 'redis_unavailable' }, n);
         // One line a second at most: a Redis outage must not become a log storm.
         if (Date.now() - lastFailureLog > 1000) {
           lastFailureLog = Date.now();

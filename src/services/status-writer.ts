@@ -11,12 +11,19 @@ export function startStatusWriter(opts: {
   read: () => Record<string, unknown>;
   log: Logger;
   everyMs?: number;
+  /** How the document is written; default a plain SET with the TTL. polygon-ws fences it with its lease. */
+  write?: (key: string, json: string, ttlSeconds: number) => Promise<void>;
 }): { stop(): void; writeNow(): Promise<void> } {
+  const write =
+    opts.write ??
+    (async (key: string, json: string, ttl: number) => {
+      await opts.redis.set(key, json, 'EX', ttl);
+    });
   let failing = false;
   const writeNow = async () => {
     try {
       const doc = { role: opts.role, ...opts.read(), updated_at: new Date().toISOString() };
-      await opts.redis.set(serviceStatusKey(opts.role), JSON.stringify(doc), 'EX', SERVICE_STATUS_TTL_S);
+      await write(serviceStatusKey(opts.role), JSON.stringify(doc), SERVICE_STATUS_TTL_S);
       failing = false;
     } catch (err) {
       // Logged once per outage: the Redis connection logs its own errors.

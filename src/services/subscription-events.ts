@@ -18,8 +18,10 @@ import type { ActiveSet } from './active-set.js';
 // pending, and they are read again (own pending first, then XAUTOCLAIM of dead consumers' ones).
 
 export interface SubscriptionEventsDeps {
-  /** A connection of its own: XREADGROUP BLOCK holds it. */
-  redis: Redis;
+  /** A new connection for each run of the reader (XREADGROUP BLOCK holds it; stopping closes it). */
+  connect: () => Redis;
+  /** Acknowledges handled entries; polygon-ws fences it with its leader lease. */
+  ack?: (redis: Redis, ids: string[]) => Promise<void>;
   activeSet: ActiveSet;
   consumer: string;
   log: Logger;
@@ -94,7 +96,8 @@ export interface SubscriptionEventsService {
 }
 
 export function createSubscriptionEvents(deps: SubscriptionEventsDeps): SubscriptionEventsService {
-  const { redis, activeSet, consumer, log } = deps;
+  const { activeSet, consumer, log } = deps;
+  const ack = deps.ack ?? (async (redis: Redis, ids: string[]) => void (await redis.xack(SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, ...ids)));
   const blockMs = deps.blockMs ?? 5_000;
   const count = deps.batchSize ?? 100;
   const claimIdleMs = deps.claimIdleMs ?? 60_000;
@@ -102,6 +105,7 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
   let drained: Promise<void> = Promise.resolve();
 
   const logic = fromCallback(({ system }) => {
+    const redis = deps.connect();
     let stopped = false;
     let busy = false;
 
@@ -129,7 +133,7 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
           log.debug({ event: 'subscription_event', symbol: e.symbol, action: e.action, in_set: verdict.members[e.symbol] });
         }
       }
-      await redis.xack(SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, ...entries.map(([id]) => id));
+      await ack(redis, entries.map(([id]) => id));
     };
 
     const readGroup = async (id: '>' | '0', block: boolean): Promise<RawEntry[]> => {

@@ -44,3 +44,14 @@ export function serviceStatusKey(role: 'scanner' | 'polygon-ws' | 'ws-server'): 
   return `livescan:status:${role}`;
 }
 export const SERVICE_STATUS_TTL_S = 15;
+
+/**
+ * Not in the seeds: the polygon-ws leader lease of one API key, and its fencing-token counter.
+ * `keyId` is a hash of the API key, never the key itself.
+ */
+export function leaderLeaseKey(keyId: string): string {
+  return `polygon_ws:leader:${keyId}`;
+}
+export function leaderEpochKey(keyId: string): string {
+  return `polygon_ws:leader_epoch:${keyId}`;
+}

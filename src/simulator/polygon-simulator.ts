@@ -104,6 +104,8 @@ export interface SimulatorStats {
   malformedSent: number;
   pingsSent: number;
   pongsReceived: number;
+  /** Connections dropped for answering no ping within an interval. */
+  deadPeersDropped: number;
   /** Live authenticated connections now, across all keys. */
   authenticatedNow: number;
   /** The highest number of simultaneously authenticated connections ever, across all keys. */
@@ -151,6 +153,8 @@ interface Conn {
   killTimer: NodeJS.Timeout | null;
   floodWindowStart: number;
   floodCount: number;
+  /** A ping went out and no pong came back yet: at the next ping the peer is declared dead. */
+  awaitingPong?: boolean;
 }
 
 const EVENT_PREFIXES = new Set(['A', 'AM', 'T', 'Q']);
@@ -232,6 +236,7 @@ export class PolygonSimulator extends EventEmitter<PolygonSimulatorEvents> {
     malformedSent: 0,
     pingsSent: 0,
     pongsReceived: 0,
+    deadPeersDropped: 0,
     maxConcurrentAuthenticated: 0,
   };
   private readonly closesByCode: Record<string, number> = {};
@@ -479,7 +484,10 @@ export class PolygonSimulator extends EventEmitter<PolygonSimulatorEvents> {
     ws.on('ping', (data) => {
       if (!this.silent && ws.readyState === WebSocket.OPEN) ws.pong(data);
     });
-    ws.on('pong', () => this.counters.pongsReceived++);
+    ws.on('pong', () => {
+      this.counters.pongsReceived++;
+      conn.awaitingPong = false;
+    });
     ws.on('error', (err) => this.log.debug({ event: 'simulator_socket_error', connId: conn.id, err: err.message }));
     ws.on('close', (code) => this.onClose(conn, code));
 
@@ -799,6 +807,15 @@ export class PolygonSimulator extends EventEmitter<PolygonSimulatorEvents> {
     if (this.silent) return;
     for (const c of this.conns.values()) {
       if (!this.isLive(c)) continue;
+      // Like the real server, a client that answered no ping in a whole interval is dead: drop it.
+      if (c.awaitingPong) {
+        this.counters.deadPeersDropped++;
+        this.log.info({ event: 'simulator_dead_peer_dropped', connId: c.id });
+        c.closing = true;
+        c.ws.terminate();
+        continue;
+      }
+      c.awaitingPong = true;
       c.ws.ping();
       this.counters.pingsSent++;
     }

@@ -174,29 +174,30 @@ describe('no secret leaks', () => {
 
   it('failures that quote what they were given (a wrong Redis password, a refused API key) quote no secret', async () => {
     const cap = capturedLogger(SECRETS);
-    const wrongUrl = `redis://:${WRONG_REDIS_PASSWORD}@127.0.0.1:${redis.port}`;
-    const { role } = await startTestPolygonWs({
-      redisUrl: wrongUrl,
-      wsUrl: sim.url,
-      apiKey: WRONG_API_KEY,
-      env: { ADMIN_TOKEN, REDIS_URL: wrongUrl },
-      log: cap.log,
-    });
     const answers: string[] = [];
+    // A refused API key: reaches the upstream (Redis is fine, so it leads) and is turned away.
+    const refused = await startTestPolygonWs({ redisUrl: redis.url, wsUrl: sim.url, apiKey: WRONG_API_KEY, env: { ADMIN_TOKEN }, log: cap.log });
+    // A wrong Redis password: no lease can be had, so it stands by and says why.
+    const wrongUrl = `redis://:${WRONG_REDIS_PASSWORD}@127.0.0.1:${redis.port}`;
+    const locked = await startTestPolygonWs({ redisUrl: wrongUrl, wsUrl: sim.url, env: { ADMIN_TOKEN, REDIS_URL: wrongUrl }, log: cap.log });
     try {
-      await eventually(() => role.view.status().state === 'authFailed', 'upstream auth refused');
+      await eventually(() => refused.role.view.status().state === 'authFailed', 'upstream auth refused');
       // Whatever the line is called, it quotes Redis's error.
       await eventually(
         () => cap.records().some((r) => String(r.event).startsWith('redis_') && typeof r.error === 'string'),
         'redis refused the password',
       );
-      for (const p of ['/stats', '/health', '/subscriptions', '/reconciler/metrics', '/metrics']) {
-        answers.push(await (await fetch(`${role.httpUrl.replace(/\/$/, '')}${p}`)).text());
+      expect(locked.role.view.status().state).toBe('standby');
+      for (const role of [refused.role, locked.role]) {
+        for (const p of ['/stats', '/health', '/subscriptions', '/reconciler/metrics', '/metrics']) {
+          answers.push(await (await fetch(`${role.httpUrl.replace(/\/$/, '')}${p}`)).text());
+        }
       }
       const problems = [...leaked('the log', cap.lines.join('\n')), ...leaked('an HTTP answer', answers.join('\n')), ...leaked('the metrics registry', await registry.metrics())];
       expect(problems).toEqual([]);
     } finally {
-      await role.stop();
+      await refused.role.stop();
+      await locked.role.stop();
     }
   });
 });

@@ -1,5 +1,6 @@
-import { SimulatedClock, createActor, fromCallback, fromPromise, type AnyEventObject } from 'xstate';
+import { SimulatedClock, createActor, createMachine, fromCallback, fromPromise, sendParent, type AnyEventObject } from 'xstate';
 import { connectionMachine, type ConnectionActor, type ConnectionEvent, type SocketCommand } from '../../src/machines/connection.machine.js';
+import { leaderMachine } from '../../src/machines/leader.machine.js';
 import { polygonWsMachine, type PolygonWsInput } from '../../src/machines/polygon-ws.machine.js';
 import { CONNECTION_ID, RECONCILER_ID } from '../../src/machines/protocol.js';
 import { reconcilerMachine, type ReconcilerActor, type ReconcilerEmitted, type SetRead } from '../../src/machines/reconciler.machine.js';
@@ -100,6 +101,8 @@ export function createHarness(input: PolygonWsInput = fastSettings): Harness {
       connection: connectionMachine.provide({ actors: { socket: socketLogic } }),
       reconciler: reconcilerMachine.provide({ actors: { readDesired } }),
       subscriptionEvents: fromCallback(() => () => undefined),
+      // Elected at once: the lease itself has its own tests (leader.machine, leader-lease).
+      leader: createMachine({ entry: sendParent({ type: 'ELECTED', token: 1 }) }) as unknown as typeof leaderMachine,
     },
   });
   const actor = createActor(machine, { clock, input });

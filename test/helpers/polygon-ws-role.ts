@@ -17,6 +17,7 @@ export async function startTestPolygonWs(opts: {
     SUBSCRIBE_BATCH_SIZE: '25',
     SUBSCRIBE_PACE_MS: '20',
     EMPTY_SET_GRACE_MS: '30000',
+    LEADER_TTL_MS: '3000',
     POLYGON_WS_CONSUMER: `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,

@@ -183,6 +183,7 @@ describe('polygon-ws role', () => {
     sim = await startPolygonSimulator({ aggregateIntervalMs: 0 });
     const { role } = await startTestPolygonWs({ redisUrl: r.server.url, wsUrl: sim.url, env: { ADMIN_TOKEN: 'admin-secret-token' } });
     try {
+      await eventually(() => role.view.status().state !== 'standby', 'elected leader');
       expect((await fetch(`${role.httpUrl}/reconciler/force`, { method: 'POST' })).status).toBe(401);
       const wrong = await fetch(`${role.httpUrl}/reconciler/force`, { method: 'POST', headers: { authorization: 'Bearer nope' } });
       expect(wrong.status).toBe(401);

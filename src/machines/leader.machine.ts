@@ -1,0 +1,159 @@
+import { assign, emit, enqueueActions, fromPromise, raise, setup, type ActorRefFrom } from 'xstate';
+
+// One polygon-ws per API key holds the upstream connection: the leader, elected through a Redis
+// lease (set-if-absent with expiry) that carries a fencing token. The leader renews it; one that
+// cannot renew steps down before the lease can expire, so a standby that takes the lease after
+// expiry never finds the old leader still connected. Redis is the coordination engine; the
+// lease actors are provided by src/services/leader-lease.ts.
+
+export interface LeaderSettings {
+  /** The lease's time to live in Redis. */
+  ttlMs: number;
+  /** How often the leader renews. */
+  renewEveryMs: number;
+  /** How often a standby tries to take the lease. */
+  retryEveryMs: number;
+  /**
+   * A leader that has not renewed for ttlMs − safetyMs steps down: the margin covers a renewal
+   * in flight and clock drift between this process and Redis.
+   */
+  safetyMs: number;
+}
+
+export const defaultLeaderSettings: LeaderSettings = { ttlMs: 15_000, renewEveryMs: 3_000, retryEveryMs: 1_000, safetyMs: 4_000 };
+
+export interface LeaderContext {
+  settings: LeaderSettings;
+  /** The fencing token of the current term; null while not leading. */
+  token: number | null;
+  terms: number;
+  lastError: string | null;
+}
+
+export type LeaderEvent = { type: 'RENEWED' };
+
+/** What the parent (the polygon-ws system) is told. */
+export type LeaderNotice = { type: 'ELECTED'; token: number } | { type: 'DEPOSED'; reason: 'lost' | 'deadline' | 'stopped' };
+
+export type LeaderEmitted =
+  | { type: 'elected'; token: number; term: number }
+  | { type: 'deposed'; token: number | null; reason: 'lost' | 'deadline' }
+  | { type: 'lease_error'; error: string };
+
+const noAcquire = fromPromise<number, { token: number }>(() => Promise.reject(new Error('acquireLease not provided')));
+const noRenew = fromPromise<boolean, { token: number }>(() => Promise.reject(new Error('renewLease not provided')));
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export const leaderMachine = setup({
+  types: {
+    context: {} as LeaderContext,
+    events: {} as LeaderEvent,
+    input: {} as { settings?: Partial<LeaderSettings> } | undefined,
+    emitted: {} as LeaderEmitted,
+  },
+  actors: {
+    /** Resolves to the fencing token when the lease was taken, 0 when someone else holds it. */
+    acquireLease: noAcquire,
+    /** Resolves true when the lease is still ours and was extended. */
+    renewLease: noRenew,
+  },
+  delays: {
+    retryDelay: ({ context }) => context.settings.retryEveryMs,
+    renewDelay: ({ context }) => context.settings.renewEveryMs,
+    leaseDeadline: ({ context }) => context.settings.ttlMs - context.settings.safetyMs,
+  },
+  guards: {
+    tookLease: ({ event }) => (event as unknown as { output: number }).output > 0,
+    stillOurs: ({ event }) => (event as unknown as { output: boolean }).output,
+  },
+  actions: {
+    // The polygon-ws system is the parent; alone (tests, the model walk) there is none to tell.
+    notifyParent: enqueueActions(({ enqueue, self }, notice: LeaderNotice) => {
+      if ((self as unknown as { _parent?: unknown })._parent) enqueue.sendParent(notice);
+    }),
+    leaseError: assign({ lastError: ({ event }) => errorText((event as unknown as { error: unknown }).error) }),
+    emitLeaseError: emit(({ event }) => ({ type: 'lease_error' as const, error: errorText((event as unknown as { error: unknown }).error) })),
+  },
+}).createMachine({
+  id: 'leader',
+  context: ({ input }) => ({ settings: { ...defaultLeaderSettings, ...input?.settings }, token: null, terms: 0, lastError: null }),
+  initial: 'campaigning',
+  states: {
+    campaigning: {
+      invoke: {
+        src: 'acquireLease',
+        input: () => ({ token: 0 }),
+        onDone: [
+          {
+            guard: 'tookLease',
+            target: 'leading',
+            actions: assign({ token: ({ event }) => event.output, terms: ({ context }) => context.terms + 1, lastError: null }),
+          },
+          { target: 'standby' },
+        ],
+        onError: { target: 'standby', actions: ['leaseError', 'emitLeaseError'] },
+      },
+    },
+    standby: {
+      after: { retryDelay: 'campaigning' },
+    },
+    leading: {
+      type: 'parallel',
+      entry: [
+        { type: 'notifyParent', params: ({ context }) => ({ type: 'ELECTED', token: context.token ?? 0 }) },
+        emit(({ context }) => ({ type: 'elected' as const, token: context.token ?? 0, term: context.terms })),
+      ],
+      // Whatever ends the term, the upstream connection goes first.
+      exit: { type: 'notifyParent', params: { type: 'DEPOSED', reason: 'lost' } },
+      states: {
+        renewal: {
+          initial: 'resting',
+          states: {
+            resting: { after: { renewDelay: 'renewing' } },
+            renewing: {
+              invoke: {
+                src: 'renewLease',
+                input: ({ context }) => ({ token: context.token ?? 0 }),
+                onDone: [
+                  { guard: 'stillOurs', target: 'resting', actions: raise({ type: 'RENEWED' }) },
+                  {
+                    target: '#leader.standby',
+                    actions: [
+                      emit(({ context }) => ({ type: 'deposed' as const, token: context.token, reason: 'lost' as const })),
+                      assign({ token: null }),
+                    ],
+                  },
+                ],
+                // Redis unreachable: keep trying until the deadline decides.
+                onError: { target: 'resting', actions: ['leaseError', 'emitLeaseError'] },
+              },
+            },
+          },
+        },
+        deadline: {
+          initial: 'counting',
+          states: {
+            counting: {
+              on: { RENEWED: { target: 'counting', reenter: true } },
+              after: {
+                leaseDeadline: {
+                  target: '#leader.standby',
+                  actions: [
+                    emit(({ context }) => ({ type: 'deposed' as const, token: context.token, reason: 'deadline' as const })),
+                    assign({ token: null }),
+                  ],
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+});
+
+export type LeaderMachine = typeof leaderMachine;
+export type LeaderActor = ActorRefFrom<LeaderMachine>;
