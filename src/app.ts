@@ -55,7 +55,7 @@ export async function startLivescan(opts: LivescanOptions): Promise<Livescan> {
   try {
     let embeddedRedis: EmbeddedRedis | null = null;
     let redisUrl = config.REDIS_URL;
-    if (!redisUrl) {
+    if (!redisUrl && !config.REDIS_SENTINELS) {
       embeddedRedis = await startEmbeddedRedis();
       redisUrl = embeddedRedis.url;
       stops.push(() => embeddedRedis!.stop());

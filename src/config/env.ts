@@ -85,6 +85,17 @@ export const ENV = {
     secret: true,
     help: 'Redis to share (redis://[:password@]host:port/db). Empty: start a private redis-server on a free port.',
   },
+  REDIS_SENTINELS: {
+    parse: (raw: string, name: string): string => {
+      for (const part of raw.split(',').map((p) => p.trim())) {
+        if (!/^[A-Za-z0-9.\-_]+:\d{1,5}$/.test(part)) throw new ConfigError(name, 'must be a comma list of host:port');
+      }
+      return raw.trim();
+    },
+    default: '',
+    help: 'Redis Sentinel: comma list of sentinel host:port. Set, the master is found through them (REDIS_URL then gives only password and db).',
+  },
+  REDIS_SENTINEL_MASTER: { parse: text, default: 'mymaster', help: 'The master name the sentinels monitor.' },
   POLYGON_API_KEY: {
     parse: secretText,
     default: '',

@@ -18,7 +18,7 @@ import {
 } from '../machines/reconciler.machine.js';
 import { connectionMachine } from '../machines/connection.machine.js';
 import { createActiveSet } from '../services/active-set.js';
-import { connectRedis } from '../services/redis-connection.js';
+import { connectRedis, redisTargetOf } from '../services/redis-connection.js';
 import { withTimeout } from '../shared/with-timeout.js';
 import { createAggregatePublisher } from '../services/aggregate-publisher.js';
 import { startHttpApi, type PolygonWsStatus, type PolygonWsView } from '../services/http-api.js';
@@ -83,8 +83,8 @@ export function connectionStateName(conn: ConnectionActor): string {
 
 export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<PolygonWsRole> {
   const { config, log } = opts;
-  const main = connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws', purpose: 'commands', log });
-  const publisherRedis = connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws-aggs', purpose: 'fire-and-forget', log });
+  const main = connectRedis(redisTargetOf(config, opts.redisUrl), { name: 'livescan-polygon-ws', purpose: 'commands', log });
+  const publisherRedis = connectRedis(redisTargetOf(config, opts.redisUrl), { name: 'livescan-polygon-ws-aggs', purpose: 'fire-and-forget', log });
 
   const stats: SocketStats = { messagesIn: 0, messagesOut: 0, framesRejected: 0, lastError: null };
   // Lifetime figures: the machines forget theirs at each new term or once stable.
@@ -132,7 +132,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   });
 
   const subscriptionEvents = createSubscriptionEvents({
-    connect: () => connectRedis(opts.redisUrl, { name: 'livescan-polygon-ws-events', purpose: 'blocking', log }),
+    connect: () => connectRedis(redisTargetOf(config, opts.redisUrl), { name: 'livescan-polygon-ws-events', purpose: 'blocking', log }),
     ack: (redis, ids) => fenced(redis, [['XACK', SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, ...ids]]),
     activeSet,
     consumer: config.POLYGON_WS_CONSUMER || `polygon-ws-${hostname()}`,

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { createActor, fromPromise, type Actor, type ActorOptions } from 'xstate';
 import type { Config } from '../config/env.js';
-import { connectRedis } from '../services/redis-connection.js';
+import { connectRedis, redisTargetOf } from '../services/redis-connection.js';
 import { withTimeout } from '../shared/with-timeout.js';
 import type { BackoffSettings } from '../machines/backoff.js';
 import {
@@ -68,8 +68,8 @@ const rejectedTickers = counter('livescan_scanner_rejected_tickers_total', 'Malf
 
 export async function startScanner(deps: ScannerDeps): Promise<ScannerHandle> {
   const { config, log } = deps;
-  if (!deps.redis && !deps.redisUrl) throw new Error('startScanner needs redis or redisUrl');
-  const redis = deps.redis ?? connectRedis(deps.redisUrl ?? '', { name: 'livescan-scanner', purpose: 'commands', log });
+  if (!deps.redis && !deps.redisUrl && !config.REDIS_SENTINELS) throw new Error('startScanner needs redis, redisUrl or REDIS_SENTINELS');
+  const redis = deps.redis ?? connectRedis(redisTargetOf(config, deps.redisUrl ?? ''), { name: 'livescan-scanner', purpose: 'commands', log });
   const ownClient = deps.redis ? null : redis;
   const now = deps.now ?? Date.now;
   const source = deps.source ?? createMarketSource(config);

@@ -1,5 +1,5 @@
 import type { Config } from '../config/env.js';
-import { connectRedis } from '../services/redis-connection.js';
+import { connectRedis, redisTargetOf } from '../services/redis-connection.js';
 import type { Logger } from '../shared/logger.js';
 import { CATEGORIES } from '../shared/redis-keys.js';
 import { ClientHub } from '../ws-server/client-hub.js';
@@ -41,9 +41,9 @@ export async function startWsServer(deps: WsServerDeps): Promise<WsServerHandle>
   const startedAt = new Date();
 
   let stopping = false;
-  const command = connectRedis(deps.redisUrl, { name: 'livescan-ws-server', purpose: 'commands', log, quiet: () => stopping });
+  const command = connectRedis(redisTargetOf(config, deps.redisUrl), { name: 'livescan-ws-server', purpose: 'commands', log, quiet: () => stopping });
   // Blocking reads get their own connection: the follower checks its position after a failed read.
-  const blocking = connectRedis(deps.redisUrl, { name: 'livescan-ws-server-xread', purpose: 'blocking', log, quiet: () => stopping });
+  const blocking = connectRedis(redisTargetOf(config, deps.redisUrl), { name: 'livescan-ws-server-xread', purpose: 'blocking', log, quiet: () => stopping });
 
   const store = new ListStore();
   const hub = new ClientHub({ store, limits, log });

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { backoffCeiling } from '../machines/backoff.js';
+import type { Config } from '../config/env.js';
 import type { Logger } from '../shared/logger.js';
 
 // Every Redis connection livescan opens, by what it is for. A command must fail fast while Redis
@@ -20,15 +21,44 @@ const PURPOSE: Record<RedisPurpose, RedisOptions> = {
   'fire-and-forget': { maxRetriesPerRequest: 0, enableOfflineQueue: false },
 };
 
+/** Where Redis is: a URL, or (Sentinel) the sentinels, the master's name, and the URL's password and db. */
+export interface RedisTarget {
+  url: string;
+  /** `host:port,host:port`; empty for a standalone Redis. */
+  sentinels?: string;
+  sentinelMaster?: string;
+}
+
+export function redisTargetOf(config: Pick<Config, 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER'>, url: string): RedisTarget {
+  return { url, sentinels: config.REDIS_SENTINELS, sentinelMaster: config.REDIS_SENTINEL_MASTER };
+}
+
+function topology(target: RedisTarget): RedisOptions {
+  if (!target.sentinels) return {};
+  const u = target.url ? new URL(target.url) : null;
+  return {
+    sentinels: target.sentinels.split(',').map((hp) => {
+      const [host, port] = hp.trim().split(':');
+      return { host: host ?? '127.0.0.1', port: Number(port) };
+    }),
+    name: target.sentinelMaster ?? 'mymaster',
+    password: u?.password ? decodeURIComponent(u.password) : undefined,
+    db: u && u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined,
+  };
+}
+
 export function connectRedis(
-  url: string,
+  target: string | RedisTarget,
   opts: { name: string; purpose: RedisPurpose; log: Logger; quiet?: () => boolean },
 ): Redis {
-  const redis = new Redis(url, {
+  const t = typeof target === 'string' ? { url: target } : target;
+  const options: RedisOptions = {
     ...PURPOSE[opts.purpose],
     connectionName: opts.name,
     retryStrategy: (times) => backoffCeiling(times, { baseMs: 100, maxMs: 2_000 }),
-  });
+    ...topology(t),
+  };
+  const redis = t.sentinels ? new Redis(options) : new Redis(t.url, options);
   let down = false;
   let ready = false;
   const lost = (error: string) => {
