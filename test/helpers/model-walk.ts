@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { SimulatedClock, createActor, type AnyEventObject, type AnyStateMachine, type AnyTransitionDefinition, type InspectionEvent } from 'xstate';
 import { getShortestPaths, toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
 
@@ -110,4 +111,13 @@ export function walkModel<TInput>(opts: WalkOptions<TInput>): WalkReport {
     for (const e of events) if (end.can(e)) replay([...steps, e]);
   }
   return report;
+}
+
+/** Every transition and every state of the machine was reached by the walk. */
+export function expectFullCoverage(report: WalkReport): void {
+  expect([...report.defined].filter((t) => !report.transitionsTaken.has(t)), 'transitions never taken').toEqual([]);
+  expect([...report.definedStates].filter((s) => !report.statesVisited.has(s)), 'states never visited').toEqual([]);
+  console.log(
+    `walked ${report.paths} paths, ${report.replays} replays, ${report.defined.size} transitions, ${report.definedStates.size} states`,
+  );
 }

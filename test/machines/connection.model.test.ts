@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromCallback, type AnyEventObject } from 'xstate';
 import { connectionMachine } from '../../src/machines/connection.machine.js';
-import { afterEvents, walkModel } from '../helpers/model-walk.js';
+import { afterEvents, expectFullCoverage, walkModel } from '../helpers/model-walk.js';
 
 // Every state and every transition of the connection statechart, reached by the shortest event
 // sequences and replayed on a real actor with an inert socket.
@@ -50,11 +50,7 @@ describe('connection statechart, model-based', () => {
         if (snap.matches({ open: { phase: 'live' } })) expect(snap.matches({ open: { handshake: 'done' } }), path).toBe(true);
       },
     });
-    const untaken = [...report.defined].filter((t) => !report.transitionsTaken.has(t));
-    expect(untaken).toEqual([]);
-    console.log(`walked ${report.paths} paths, ${report.replays} replays, ${report.transitionsTaken.size}/${report.defined.size} transitions, ${report.statesVisited.size}/${report.definedStates.size} states`);
-    const unvisited = [...report.definedStates].filter((s) => !report.statesVisited.has(s));
-    expect(unvisited).toEqual([]);
+    expectFullCoverage(report);
     expect(report.paths).toBeGreaterThanOrEqual(10);
     expect(report.defined.size).toBeGreaterThanOrEqual(20);
   });

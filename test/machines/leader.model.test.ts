@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromPromise, type AnyEventObject } from 'xstate';
 import { leaderMachine } from '../../src/machines/leader.machine.js';
-import { afterEvents, walkModel } from '../helpers/model-walk.js';
+import { afterEvents, expectFullCoverage, walkModel } from '../helpers/model-walk.js';
 
 // Every state and transition of the leader statechart, replayed on a real actor whose lease calls
 // never settle on their own: the walk delivers their results as events.
@@ -33,9 +33,6 @@ describe('leader statechart, model-based', () => {
         else expect(snap.context.token, path).toBeNull();
       },
     });
-    const untaken = [...report.defined].filter((t) => !report.transitionsTaken.has(t));
-    expect(untaken).toEqual([]);
-    const unvisited = [...report.definedStates].filter((s) => !report.statesVisited.has(s));
-    expect(unvisited).toEqual([]);
+    expectFullCoverage(report);
   });
 });

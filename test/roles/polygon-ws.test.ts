@@ -1,18 +1,17 @@
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/shared/logger.js';
 import { registry } from '../../src/shared/metrics.js';
 import { ACTIVE_TICKERS_KEY, AGGREGATES_STREAM, SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../../src/shared/redis-keys.js';
 import { startPolygonSimulator, type PolygonSimulator } from '../../src/simulator/polygon-simulator.js';
 import { startTestPolygonWs } from '../helpers/polygon-ws-role.js';
-import { startTestRedis } from '../helpers/redis.js';
+import { useTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
 
 // The polygon-ws role on a real redis-server against the simulator: bad input of every kind,
 // the upstream's hostile statuses, the HTTP API, crash recovery of the consumer group, secrets.
 
-type TestRedis = Awaited<ReturnType<typeof startTestRedis>>;
-let r: TestRedis;
+const redis = useTestRedis();
 let sim: PolygonSimulator;
 
 function captureLog() {
@@ -32,15 +31,15 @@ async function metric(name: string, labels: Record<string, string> = {}): Promis
   return values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).reduce((a, v) => a + v.value, 0);
 }
 
-beforeAll(async () => {
-  r = await startTestRedis();
-});
-afterAll(async () => {
-  await r.stop();
-});
-beforeEach(async () => {
-  await r.client.flushall();
-});
+// `r` reads as the test Redis of the current test.
+const r = {
+  get client() {
+    return redis.current.client;
+  },
+  get server() {
+    return redis.current.server;
+  },
+};
 
 describe('polygon-ws role', () => {
   it('survives malformed upstream frames and bad stream entries: logged, counted, acknowledged, nothing lost', async () => {

@@ -1,21 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { apiKeyId, createLeaderLease, FencedOut } from '../../src/services/leader-lease.js';
 import { leaderLeaseKey } from '../../src/shared/redis-keys.js';
-import { startTestRedis } from '../helpers/redis.js';
+import { useTestRedis } from '../helpers/redis.js';
 
 describe('leader lease on a real Redis', () => {
-  let r: Awaited<ReturnType<typeof startTestRedis>>;
-  beforeAll(async () => {
-    r = await startTestRedis();
-  });
-  afterAll(async () => {
-    await r.stop();
-  });
-  beforeEach(async () => {
-    await r.client.flushall();
-  });
+  const redis = useTestRedis();
+  const client = () => redis.current.client;
 
-  const make = (instanceId: string, ttlMs = 5_000) => createLeaderLease({ redis: r.client, apiKey: 'the-api-key', instanceId, ttlMs });
+  const make = (instanceId: string, ttlMs = 5_000) => createLeaderLease({ redis: client(), apiKey: 'the-api-key', instanceId, ttlMs });
 
   it('one holder at a time; tokens only grow; the key is named by a hash, never the API key', async () => {
     const a = make('a');
@@ -23,8 +15,8 @@ describe('leader lease on a real Redis', () => {
     const ta = await a.acquire();
     expect(ta).toBeGreaterThan(0);
     expect(await b.acquire()).toBe(0);
-    expect(await r.client.keys('*the-api-key*')).toEqual([]);
-    expect(await r.client.get(leaderLeaseKey(apiKeyId('the-api-key')))).toBe(`a:${ta}`);
+    expect(await client().keys('*the-api-key*')).toEqual([]);
+    expect(await client().get(leaderLeaseKey(apiKeyId('the-api-key')))).toBe(`a:${ta}`);
     await a.release(ta);
     const tb = await b.acquire();
     expect(tb).toBeGreaterThan(ta);
@@ -36,16 +28,16 @@ describe('leader lease on a real Redis', () => {
     const a = make('a', 200);
     const b = make('b', 5_000);
     const ta = await a.acquire();
-    await a.fenced(r.client, ta, [['SET', 'probe', 'from-a']]);
-    expect(await r.client.get('probe')).toBe('from-a');
+    await a.fenced(client(), ta, [['SET', 'probe', 'from-a']]);
+    expect(await client().get('probe')).toBe('from-a');
     await new Promise((res) => setTimeout(res, 400));
     const tb = await b.acquire();
     expect(tb).toBeGreaterThan(ta);
     expect(await a.renew(ta)).toBe(false);
-    await expect(a.fenced(r.client, ta, [['SET', 'probe', 'late-a']])).rejects.toBeInstanceOf(FencedOut);
-    expect(await r.client.get('probe')).toBe('from-a');
-    await b.fenced(r.client, tb, [['SET', 'probe', 'from-b'], ['XADD', 's', '*', 'data', '{}']]);
-    expect(await r.client.get('probe')).toBe('from-b');
-    expect(await r.client.xlen('s')).toBe(1);
+    await expect(a.fenced(client(), ta, [['SET', 'probe', 'late-a']])).rejects.toBeInstanceOf(FencedOut);
+    expect(await client().get('probe')).toBe('from-a');
+    await b.fenced(client(), tb, [['SET', 'probe', 'from-b'], ['XADD', 's', '*', 'data', '{}']]);
+    expect(await client().get('probe')).toBe('from-b');
+    expect(await client().xlen('s')).toBe(1);
   });
 });
