@@ -65,16 +65,21 @@ export function parseEntry(id: string, fields: readonly string[]): ParsedEntry |
   return { id, symbol, action };
 }
 
-/** The group's lag (entries not yet delivered to it), also exported as a gauge; null if unknown. */
+/**
+ * The group's lag: entries not yet delivered to it, counted from its last-delivered id (up to
+ * 1,000), also exported as a gauge; null if the group is unknown. Redis's own `lag` field is not
+ * used: once entries are deleted before the group reads them, it stays positive for good.
+ */
 export async function readConsumerLag(redis: Redis): Promise<number | null> {
   const groups = (await redis.call('XINFO', 'GROUPS', SUBSCRIPTIONS_STREAM)) as unknown[][];
   for (const g of groups) {
     const rec: Record<string, unknown> = {};
     for (let i = 0; i + 1 < g.length; i += 2) rec[String(g[i])] = g[i + 1];
     if (rec.name !== SUBSCRIPTIONS_GROUP) continue;
-    const lag = typeof rec.lag === 'number' ? rec.lag : null;
-    if (lag !== null) consumerLag.set(lag);
-    return lag;
+    const last = typeof rec['last-delivered-id'] === 'string' ? rec['last-delivered-id'] : '0-0';
+    const undelivered = await redis.xrange(SUBSCRIPTIONS_STREAM, `(${last}`, '+', 'COUNT', 1000);
+    consumerLag.set(undelivered.length);
+    return undelivered.length;
   }
   return null;
 }

@@ -66,7 +66,9 @@ export async function readGroupState(admin: Redis): Promise<GroupState> {
 
 /**
  * Every entry is accounted for: the group has seen up to the stream's newest id and has nothing
- * delivered but unacknowledged. A missing stream has nothing to account for.
+ * delivered but unacknowledged. A missing stream has nothing to account for. `lag` is not used:
+ * once entries were deleted before the group read them (the suite does that), Redis 7.0 keeps
+ * reporting them as lag although every remaining entry has been delivered.
  */
 export function groupSettled(s: GroupState): boolean {
   if (!s.streamExists) return true;

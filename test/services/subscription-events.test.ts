@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { ensureGroup, parseEntry, readConsumerLag } from '../../src/services/subscription-events.js';
+import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../../src/shared/redis-keys.js';
+import { useTestRedis } from '../helpers/redis.js';
+
+describe('subscription events', () => {
+  const redis = useTestRedis();
+
+  it('consumer lag counts entries not yet delivered, also after entries were deleted unread', async () => {
+    const c = redis.current.client;
+    await ensureGroup(c);
+    const ids: string[] = [];
+    for (const s of ['A', 'B', 'C', 'D']) ids.push((await c.xadd(SUBSCRIPTIONS_STREAM, '*', 'symbol', s, 'action', 'subscribe')) as string);
+    expect(await readConsumerLag(c)).toBe(4);
+    await c.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, 'x', 'COUNT', 2, 'STREAMS', SUBSCRIPTIONS_STREAM, '>');
+    expect(await readConsumerLag(c)).toBe(2);
+    // Deleted before the group read them (Redis's own `lag` field then stays at 2 for good).
+    await c.xdel(SUBSCRIPTIONS_STREAM, ids[2] as string, ids[3] as string);
+    expect(await readConsumerLag(c)).toBe(0);
+    await c.xadd(SUBSCRIPTIONS_STREAM, '*', 'symbol', 'E', 'action', 'subscribe');
+    expect(await readConsumerLag(c)).toBe(1);
+  });
+
+  it('parses entries at the edge: missing fields, unknown actions, non-ASCII symbols', () => {
+    expect(parseEntry('1-0', ['symbol', 'aapl', 'action', 'Subscribe'])).toEqual({ id: '1-0', symbol: 'AAPL', action: 'subscribe' });
+    expect(parseEntry('1-1', ['action', 'subscribe'])).toMatchObject({ reason: 'missing_symbol' });
+    expect(parseEntry('1-2', ['symbol', 'AAPL'])).toMatchObject({ reason: 'missing_action' });
+    expect(parseEntry('1-3', ['symbol', 'AAPL', 'action', 'explode'])).toMatchObject({ reason: 'unknown_action' });
+    expect(parseEntry('1-4', ['symbol', 'ß', 'action', 'subscribe'])).toMatchObject({ reason: 'invalid_symbol' });
+  });
+});
