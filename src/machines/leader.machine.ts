@@ -22,8 +22,16 @@ export interface LeaderSettings {
 
 export const defaultLeaderSettings: LeaderSettings = { ttlMs: 15_000, renewEveryMs: 3_000, retryEveryMs: 1_000, safetyMs: 4_000 };
 
+/** A lease call's answer: the value (token, or 1/0 for a renewal) and how long it is safe to act on. */
+export interface LeaseAnswer {
+  value: number;
+  validForMs: number;
+}
+
 export interface LeaderContext {
   settings: LeaderSettings;
+  /** From the last acquire/renew answer: how long this term may last without another renewal. */
+  validForMs: number;
   /** The fencing token of the current term; null while not leading. */
   token: number | null;
   terms: number;
@@ -40,8 +48,8 @@ export type LeaderEmitted =
   | { type: 'deposed'; token: number | null; reason: 'lost' | 'deadline' }
   | { type: 'lease_error'; error: string };
 
-const noAcquire = fromPromise<number, { token: number }>(() => Promise.reject(new Error('acquireLease not provided')));
-const noRenew = fromPromise<boolean, { token: number }>(() => Promise.reject(new Error('renewLease not provided')));
+const noAcquire = fromPromise<LeaseAnswer, { token: number }>(() => Promise.reject(new Error('acquireLease not provided')));
+const noRenew = fromPromise<LeaseAnswer, { token: number }>(() => Promise.reject(new Error('renewLease not provided')));
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -63,11 +71,19 @@ export const leaderMachine = setup({
   delays: {
     retryDelay: ({ context }) => context.settings.retryEveryMs,
     renewDelay: ({ context }) => context.settings.renewEveryMs,
-    leaseDeadline: ({ context }) => context.settings.ttlMs - context.settings.safetyMs,
+    // Counted from when the last successful call was sent (the lease service measures it).
+    leaseDeadline: ({ context }) => Math.max(0, context.validForMs),
   },
   guards: {
-    tookLease: ({ event }) => (event as unknown as { output: number }).output > 0,
-    stillOurs: ({ event }) => (event as unknown as { output: boolean }).output,
+    // An answer that came back too late to act on counts as no lease at all.
+    tookLease: ({ event }) => {
+      const a = (event as unknown as { output: LeaseAnswer }).output;
+      return a.value > 0 && a.validForMs > 0;
+    },
+    stillOurs: ({ event }) => {
+      const a = (event as unknown as { output: LeaseAnswer }).output;
+      return a.value === 1 && a.validForMs > 0;
+    },
   },
   actions: {
     // The polygon-ws system is the parent; alone (tests, the model walk) there is none to tell.
@@ -79,7 +95,7 @@ export const leaderMachine = setup({
   },
 }).createMachine({
   id: 'leader',
-  context: ({ input }) => ({ settings: { ...defaultLeaderSettings, ...input?.settings }, token: null, terms: 0, lastError: null }),
+  context: ({ input }) => ({ settings: { ...defaultLeaderSettings, ...input?.settings }, token: null, validForMs: 0, terms: 0, lastError: null }),
   initial: 'campaigning',
   states: {
     campaigning: {
@@ -90,7 +106,7 @@ export const leaderMachine = setup({
           {
             guard: 'tookLease',
             target: 'leading',
-            actions: assign({ token: ({ event }) => event.output, terms: ({ context }) => context.terms + 1, lastError: null }),
+            actions: assign({ token: ({ event }) => event.output.value, validForMs: ({ event }) => event.output.validForMs, terms: ({ context }) => context.terms + 1, lastError: null }),
           },
           { target: 'standby' },
         ],
@@ -118,7 +134,11 @@ export const leaderMachine = setup({
                 src: 'renewLease',
                 input: ({ context }) => ({ token: context.token ?? 0 }),
                 onDone: [
-                  { guard: 'stillOurs', target: 'resting', actions: raise({ type: 'RENEWED' }) },
+                  {
+                    guard: 'stillOurs',
+                    target: 'resting',
+                    actions: [assign({ validForMs: ({ event }) => event.output.validForMs }), raise({ type: 'RENEWED' })],
+                  },
                   {
                     target: '#leader.standby',
                     actions: [

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import type { Config } from '../config/env.js';
 import type { ConnectionActor, ConnectionEmitted } from '../machines/connection.machine.js';
-import { leaderMachine, type LeaderActor, type LeaderEmitted } from '../machines/leader.machine.js';
+import { leaderMachine, type LeaderActor, type LeaderEmitted, type LeaseAnswer } from '../machines/leader.machine.js';
 import { LEADER_ID, polygonWsMachine } from '../machines/polygon-ws.machine.js';
 import { createLeaderLease, FencedOut, type Command } from '../services/leader-lease.js';
 import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../shared/redis-keys.js';
@@ -96,11 +96,19 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   const activeSet = createActiveSet(main, log);
   let readStartedAt = 0;
 
+  const ttl = config.LEADER_TTL_MS;
+  const leaderSettings = {
+    ttlMs: ttl,
+    renewEveryMs: Math.floor(ttl / 5),
+    retryEveryMs: Math.min(1_000, Math.floor(ttl / 5)),
+    safetyMs: Math.floor(ttl / 4),
+  };
   const lease = createLeaderLease({
     redis: main,
     apiKey: config.POLYGON_API_KEY,
     instanceId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
-    ttlMs: config.LEADER_TTL_MS,
+    ttlMs: ttl,
+    safetyMs: leaderSettings.safetyMs,
   });
   // Every write of the leader is fenced by its token: a deposed leader writes nothing.
   const token = (): number | null => actor.getSnapshot().context.token;
@@ -141,7 +149,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
 
   const machine = polygonWsMachine.provide({
     actors: {
-      connection: connectionMachine.provide({ actors: { socket } }),
+      connection: connectionMachine.provide({ actors: { socket: socket.logic } }),
       reconciler: reconcilerMachine.provide({
         actors: {
           readDesired: fromPromise(() => {
@@ -153,14 +161,17 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
       subscriptionEvents: subscriptionEvents.logic,
       leader: leaderMachine.provide({
         actors: {
-          acquireLease: fromPromise(() => lease.acquire()),
-          renewLease: fromPromise<boolean, { token: number }>(({ input }) => lease.renew(input.token)),
+          // Bounded: a half-open connection must not leave the election hanging (the deadline
+          // still protects a term whatever the renewal does).
+          acquireLease: fromPromise(() => withTimeout(lease.acquire(), leaderSettings.renewEveryMs, 'acquiring the lease')),
+          renewLease: fromPromise<LeaseAnswer, { token: number }>(({ input }) =>
+            withTimeout(lease.renew(input.token), leaderSettings.renewEveryMs, 'renewing the lease'),
+          ),
         },
       }),
     },
   });
 
-  const ttl = config.LEADER_TTL_MS;
   const actor = createActor(machine, {
     input: {
       connection: opts.connection,
@@ -171,7 +182,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         emptySetGraceMs: config.EMPTY_SET_GRACE_MS,
         ...opts.reconciler,
       },
-      leader: { ttlMs: ttl, renewEveryMs: Math.floor(ttl / 5), retryEveryMs: Math.min(1_000, Math.floor(ttl / 5)), safetyMs: Math.floor(ttl / 4) },
+      leader: leaderSettings,
     },
     inspect: opts.inspect,
   });
@@ -269,6 +280,12 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
     const r = (actor.system.get(RECONCILER_ID) as ReconcilerActor | undefined) ?? null;
     if (r !== reconciler) {
       reconciler = r;
+      if (!r) {
+        // Standing by: nothing acknowledged here, and the gap is not ours to know.
+        ackedGauge.set(0);
+        desiredGauge.set(0);
+        gapGauge.set(-1);
+      }
       if (r) {
         r.on('*', onReconcilerEvent);
         r.subscribe((snap) => {
@@ -390,6 +407,9 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         log.warn({ event: 'subscription_events_drain_timeout', error: err.message }),
       );
       await http.app.close();
+      // The upstream connection must be gone before the lease is: a standby taking over at once
+      // would otherwise meet our socket still open (a max_connections kick).
+      await withTimeout(socket.closed(), 2_000, 'closing the upstream socket').catch(() => undefined);
       // Hand over at once: a standby need not wait for the lease to expire.
       if (heldToken !== null) await withTimeout(lease.release(heldToken), 1_000, 'releasing the lease').catch(() => undefined);
       await Promise.allSettled([main.quit(), publisherRedis.quit()]);

@@ -36,13 +36,24 @@ const messagesIn = counter('livescan_upstream_messages_in_total', 'Frames receiv
 const messagesOut = counter('livescan_upstream_messages_out_total', 'Messages sent to the upstream', ['action']);
 const aggregatesIn = counter('livescan_aggregates_in_total', 'Per-second aggregates received from the upstream');
 
-export function createPolygonSocket(deps: PolygonSocketDeps) {
+export interface PolygonSocketService {
+  /** The actor logic to provide as the connection machine's `socket`. */
+  logic: ReturnType<typeof fromCallback<SocketCommand>>;
+  /** Resolves once every socket this service opened is closed (TCP included). */
+  closed(): Promise<void>;
+}
+
+export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketService {
   const { log, stats } = deps;
+  const open = new Set<Promise<void>>();
   // A frame of a thousand bad events is a thousand counts but not a thousand lines.
   const rejectedLog = new LogThrottle(log, 10_000);
-  return fromCallback<SocketCommand>(({ sendBack: send_, receive }) => {
+  const logic = fromCallback<SocketCommand>(({ sendBack: send_, receive }) => {
     const sendBack = (e: ConnectionEvent) => send_(e);
     const ws = new WebSocket(deps.url, { maxPayload: deps.maxPayloadBytes ?? 64 * 1024 * 1024, handshakeTimeout: 10_000 });
+    const gone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    open.add(gone);
+    void gone.then(() => open.delete(gone));
     let closed = false;
     let lastBeat = -Infinity;
     let ackFlush: NodeJS.Immediate | null = null;
@@ -175,8 +186,14 @@ export function createPolygonSocket(deps: PolygonSocketDeps) {
       closed = true;
       clearInterval(ping);
       if (ackFlush) clearImmediate(ackFlush);
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client closing');
-      else ws.terminate();
+      if (ws.readyState === WebSocket.OPEN) {
+        ws.close(1000, 'client closing');
+        // close() only starts the handshake: a peer that never answers would keep the TCP
+        // connection (and, for the upstream, our slot) for ws's 30 s close timeout.
+        setTimeout(() => ws.terminate(), 1_000).unref();
+      } else ws.terminate();
     };
   });
+
+  return { logic, closed: async () => void (await Promise.all([...open])) };
 }
