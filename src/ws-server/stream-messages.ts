@@ -85,8 +85,8 @@ function parseDeltaItem(v: unknown): DeltaItem | null {
   return v as DeltaItem;
 }
 
-/** The JSON of a `stream:ranking:deltas` entry. */
-export function parseRankingData(json: string | undefined): Parsed<RankingMessage> {
+/** A stream entry's `data` field: present, JSON, and an object. */
+function parseDataObject(json: string | undefined): Parsed<Record<string, unknown>> {
   if (json === undefined) return { ok: false, reason: 'no_data_field' };
   let v: unknown;
   try {
@@ -95,6 +95,14 @@ export function parseRankingData(json: string | undefined): Parsed<RankingMessag
     return { ok: false, reason: 'invalid_json' };
   }
   if (!isPlainObject(v)) return { ok: false, reason: 'not_an_object' };
+  return { ok: true, value: v };
+}
+
+/** The JSON of a `stream:ranking:deltas` entry. */
+export function parseRankingData(json: string | undefined): Parsed<RankingMessage> {
+  const parsed = parseDataObject(json);
+  if (!parsed.ok) return parsed;
+  const v = parsed.value;
   const { type, list, sequence } = v;
   if (!isCategory(list)) return { ok: false, reason: 'unknown_list' };
   if (!isSequence(sequence)) return { ok: false, reason: 'bad_sequence' };
@@ -121,14 +129,9 @@ export function parseRankingData(json: string | undefined): Parsed<RankingMessag
 
 /** The JSON of a `stream:realtime:aggregates` entry (the upstream's event), made compact. */
 export function parseAggregateData(json: string | undefined): Parsed<ClientAggregate> {
-  if (json === undefined) return { ok: false, reason: 'no_data_field' };
-  let v: unknown;
-  try {
-    v = JSON.parse(json);
-  } catch {
-    return { ok: false, reason: 'invalid_json' };
-  }
-  if (!isPlainObject(v)) return { ok: false, reason: 'not_an_object' };
+  const parsed = parseDataObject(json);
+  if (!parsed.ok) return parsed;
+  const v = parsed.value;
   if (v.ev !== undefined && v.ev !== 'A' && v.ev !== 'AM') return { ok: false, reason: 'not_an_aggregate' };
   if (!isValidSymbol(v.sym)) return { ok: false, reason: 'bad_symbol' };
   const { c, e, v: volume } = v;
