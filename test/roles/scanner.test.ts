@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/env.js';
 import { startScanner, type ScannerHandle } from '../../src/roles/scanner.js';
 import type { MarketSource } from '../../src/scanner/market-snapshot.js';
@@ -17,19 +17,15 @@ import {
   categoryKey,
   serviceStatusKey,
 } from '../../src/shared/redis-keys.js';
-import { startTestRedis } from '../helpers/redis.js';
+import { useTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
-beforeAll(async () => {
-  redis = await startTestRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-beforeEach(async () => {
-  await redis.client.flushall();
-});
+const testRedis = useTestRedis();
+const redis = {
+  get client() {
+    return testRedis.current.client;
+  },
+};
 
 /** A logger whose JSON lines the test can read. */
 function capture() {

@@ -1,21 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { memoryFromPersisted } from '../../../src/scanner/cycle-plan.js';
 import { createCyclePublisher } from '../../../src/services/scanner/cycle-publisher.js';
 import { loadScannerState, SEQUENCES_KEY } from '../../../src/services/scanner/sequence-store.js';
 import { CATEGORIES, RANKING_DELTAS_STREAM } from '../../../src/shared/redis-keys.js';
-import { startTestRedis } from '../../helpers/redis.js';
+import { useTestRedis } from '../../helpers/redis.js';
 import { plan, taggedLists } from './plans.js';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
-beforeAll(async () => {
-  redis = await startTestRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-beforeEach(async () => {
-  await redis.client.flushall();
-});
+const testRedis = useTestRedis();
+const redis = {
+  get client() {
+    return testRedis.current.client;
+  },
+};
 
 async function publishScans(n: number) {
   const publisher = createCyclePublisher({ redis: redis.client });
