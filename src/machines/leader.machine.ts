@@ -41,7 +41,7 @@ export interface LeaderContext {
 export type LeaderEvent = { type: 'RENEWED' };
 
 /** What the parent (the polygon-ws system) is told. */
-export type LeaderNotice = { type: 'ELECTED'; token: number } | { type: 'DEPOSED'; reason: 'lost' | 'deadline' | 'stopped' };
+export type LeaderNotice = { type: 'ELECTED'; token: number } | { type: 'DEPOSED' };
 
 export type LeaderEmitted =
   | { type: 'elected'; token: number; term: number }
@@ -123,7 +123,7 @@ export const leaderMachine = setup({
         emit(({ context }) => ({ type: 'elected' as const, token: context.token ?? 0, term: context.terms })),
       ],
       // Whatever ends the term, the upstream connection goes first.
-      exit: { type: 'notifyParent', params: { type: 'DEPOSED', reason: 'lost' } },
+      exit: { type: 'notifyParent', params: { type: 'DEPOSED' } },
       states: {
         renewal: {
           initial: 'resting',

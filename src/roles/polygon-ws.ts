@@ -273,6 +273,8 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   const attach = () => {
     const c = (actor.system.get(CONNECTION_ID) as ConnectionActor | undefined) ?? null;
     if (c !== conn) {
+      // The last term's error outlives its connection actor.
+      if (conn) lastError = conn.getSnapshot().context.lastError ?? lastError;
       conn = c;
       if (c) c.on('*', onConnectionEvent);
       else liveGauge.set(0);
@@ -317,13 +319,11 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   const view: PolygonWsView = {
     status(): PolygonWsStatus {
       const r = reconciler?.getSnapshot().context;
-      const c = conn?.getSnapshot().context;
       const hourAgo = Date.now() - 3_600_000;
       while (reconnectTimes.length > 0 && (reconnectTimes[0] as number) < hourAgo) reconnectTimes.shift();
-      if (c?.lastError) lastError = c.lastError;
       return {
         state: conn ? connectionStateName(conn) : 'standby',
-        acknowledged: r ? Object.keys(r.book.acked) : [],
+        acknowledged: r ? countOf(r.book.acked) : 0,
         desired: r?.book.desired ? countOf(r.book.desired) : null,
         gap: r ? gapOf(r.book) : null,
         inFlight: r ? Object.keys(r.book.inFlight).length : 0,
@@ -337,10 +337,11 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         messagesIn: stats.messagesIn,
         messagesOut: stats.messagesOut,
         framesRejected: stats.framesRejected,
-        lastError: lastError ?? stats.lastError,
+        lastError: conn?.getSnapshot().context.lastError ?? lastError ?? stats.lastError,
         paceMultiplier: r?.paceMultiplier ?? 1,
       };
     },
+    subscriptions: () => (reconciler ? Object.keys(reconciler.getSnapshot().context.book.acked).sort() : []),
     force(): Promise<ReconcileResult> {
       const rec = reconciler;
       if (!rec) return Promise.reject(new Error('standby: this instance is not the leader'));
@@ -384,7 +385,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         state: s.state,
         gap: s.gap,
         desired: s.desired,
-        acknowledged: s.acknowledged.length,
+        acknowledged: s.acknowledged,
         last_reconciliation: s.reconciler.last_reconciliation,
         reconnections: s.reconnections,
         close_1008_count: s.closesByCode['1008'] ?? 0,

@@ -13,7 +13,8 @@ import { DEFAULT_HTTP_RATE, KeyedRateLimiter, type TokenRate } from '../shared/r
 
 export interface PolygonWsStatus {
   state: string;
-  acknowledged: string[];
+  /** How many subscriptions the upstream has acknowledged. */
+  acknowledged: number;
   desired: number | null;
   gap: number | null;
   inFlight: number;
@@ -32,7 +33,10 @@ export interface PolygonWsStatus {
 }
 
 export interface PolygonWsView {
+  /** Cheap: counts and figures, for /health, /stats and the status document every few seconds. */
   status(): PolygonWsStatus;
+  /** The acknowledged tickers themselves, sorted (only GET /subscriptions lists them). */
+  subscriptions(): string[];
   force(): Promise<ReconcileResult>;
   consumerLag(): Promise<number | null>;
 }
@@ -157,13 +161,13 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
   });
 
   app.get('/subscriptions', async () => {
-    const tickers = [...view.status().acknowledged].sort();
+    const tickers = view.subscriptions();
     return { count: tickers.length, tickers };
   });
 
   app.get('/reconciler/metrics', async () => {
     const s = view.status();
-    return { ...s.reconciler, gap: s.gap, desired: s.desired, acknowledged: s.acknowledged.length, last_result: s.lastResult };
+    return { ...s.reconciler, gap: s.gap, desired: s.desired, acknowledged: s.acknowledged, last_result: s.lastResult };
   });
 
   app.post('/reconciler/force', async (req, reply) => {
@@ -185,7 +189,7 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
     const s = view.status();
     return {
       state: s.state,
-      subscribed: s.acknowledged.length,
+      subscribed: s.acknowledged,
       desired: s.desired,
       gap: s.gap,
       in_flight: s.inFlight,

@@ -23,7 +23,7 @@ export const FORCE_RESULT: ReconcileResult = {
 export function liveStatus(over: Partial<PolygonWsStatus> = {}): PolygonWsStatus {
   return {
     state: 'live',
-    acknowledged: ['MSFT', 'AAPL'],
+    acknowledged: 2,
     desired: 2,
     gap: 0,
     inFlight: 0,
@@ -63,6 +63,7 @@ export function fakeView(opts: { status?: () => PolygonWsStatus; force?: () => P
   const view: FakeView = {
     forced: 0,
     status: opts.status ?? (() => liveStatus()),
+    subscriptions: () => ['AAPL', 'MSFT'],
     force: () => {
       view.forced++;
       return opts.force ? opts.force() : Promise.resolve(FORCE_RESULT);
