@@ -1,17 +1,25 @@
-// polygon-ws figures, against a real redis-server and the Polygon simulator on loopback:
-//  1. scanner write → upstream subscribe latency (SADD + XADD in one MULTI, as our scanner
-//     writes, until the simulator acknowledges the channel): p50 / p99;
-//  2. time to resubscribe N tickers after a reconnect (from auth_success on the new connection
-//     until the simulator holds all N), default pacing (SUBSCRIBE_BATCH_SIZE, SUBSCRIBE_PACE_MS);
-//  3. time to heal a lost event (SET changed, no event) with RECONCILE_INTERVAL_MS = 5000.
-// Run: npm run bench -- polygon-ws
+// polygon-ws liveness, measured as a user would: polygon-ws runs as its own process
+// (`main.js --role polygon-ws`, production defaults), a real redis-server, and the Polygon
+// simulator on loopback, whose own record of what it acknowledged is the truth. Phases:
+//  latency   scanner write → upstream subscribe, spaced and back to back;
+//  scale     10,000 tickers: bootstrap and resubscribe after a drop, from auth_success;
+//  storm     the seeds' storm (a 1008 every 20-30 s) held BENCH_STORM_S (default 180) seconds
+//            (BENCH_STORM_SIZES, default 47,10000)
+//            while a scanner replaces the SET atomically every 3-5 s, at 47 and at 10,000 tickers
+//            with live aggregates: availability, longest dark spell, recovery after the storm;
+//  limit     an unannounced limit of 5 control messages a second, 10,000 tickers: time to hold
+//            the SET, closes, and that it stays held;
+//  aggregates 10,000 aggregates a second for 20 s: every one stored exactly once;
+//  heal      a lost event (SET changed, no stream entry) with RECONCILE_INTERVAL_MS=5000.
+// Run: npm run bench -- polygon-ws   (BENCH_PHASES=storm,limit … to pick phases)
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config/env.js';
-import { startPolygonWs } from '../src/roles/polygon-ws.js';
-import { startEmbeddedRedis } from '../src/services/embedded-redis.js';
-import { createLogger } from '../src/shared/logger.js';
-import { ACTIVE_TICKERS_KEY, SUBSCRIPTIONS_STREAM } from '../src/shared/redis-keys.js';
-import { startPolygonSimulator } from '../src/simulator/polygon-simulator.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../src/services/embedded-redis.js';
+import { createRandom } from '../src/shared/prng.js';
+import { ACTIVE_TICKERS_KEY, AGGREGATES_STREAM, SUBSCRIPTIONS_STREAM } from '../src/shared/redis-keys.js';
+import { startPolygonSimulator, type PolygonSimulator, type PolygonSimulatorOptions } from '../src/simulator/polygon-simulator.js';
+import { GroundTruth } from './helpers/ground-truth.js';
+import { startPolygonWsProcess, type PolygonWsProcess } from './helpers/polygon-ws-process.js';
+import { ScannerWriter } from './helpers/scanner-writer.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => {
@@ -19,100 +27,306 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 const median = (xs: number[]) => pct(xs, 50);
+const f2 = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : x.toFixed(2));
+const f4 = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : x.toFixed(4));
 
-async function until(check: () => boolean, timeoutMs = 120_000): Promise<void> {
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(1);
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(2);
   }
 }
 
-async function main() {
+interface Rig {
+  redisServer: EmbeddedRedis;
+  redis: Redis;
+  sim: PolygonSimulator;
+  truth: GroundTruth;
+  scanner: ScannerWriter;
+  pws: PolygonWsProcess;
+  stop(): Promise<void>;
+}
+
+let rigs = 0;
+async function rig(name: string, simOpts: PolygonSimulatorOptions, initial: Set<string>, env: Record<string, string> = {}, prefix = 'B'): Promise<Rig> {
   const redisServer = await startEmbeddedRedis();
   const redis = new Redis(redisServer.url);
-  const sim = await startPolygonSimulator({ aggregateIntervalMs: 0 });
-  const config = loadConfig({
-    POLYGON_WS_URL: sim.url,
-    POLYGON_API_KEY: 'sim-key',
-    RECONCILE_INTERVAL_MS: '5000',
-    LOG_LEVEL: 'silent',
-  });
-  // A short stable period, so that every round starts at the normal pace instead of inheriting
-  // the previous round's 1008 slow-down (which the service applies on purpose).
-  const role = await startPolygonWs({
-    config,
-    redisUrl: redisServer.url,
-    log: createLogger({ level: 'silent' }),
-    httpPort: 0,
-    connection: { stableAfterMs: 2_000 },
-  });
-  await until(() => role.view.status().state === 'live');
-  console.log(`config: batch ${config.SUBSCRIBE_BATCH_SIZE} channels/message, pace ${config.SUBSCRIBE_PACE_MS} ms, reconcile every ${config.RECONCILE_INTERVAL_MS} ms`);
+  const sim = await startPolygonSimulator({ aggregateIntervalMs: 0, ...simOpts });
+  const truth = new GroundTruth(sim);
+  const scanner = new ScannerWriter(redis, prefix, ++rigs);
+  if (initial.size > 0) await scanner.write(initial);
+  truth.setDesired(scanner.members());
+  const logFile = `/tmp/livescan-bench-${name}.log`;
+  const pws = await startPolygonWsProcess({ redisUrl: redisServer.url, wsUrl: sim.url, logFile, env });
+  // Events written before the consumer group exists are for the reconciler to heal, not the
+  // event path: measure from the moment the group is there.
+  for (let i = 0; ; i++) {
+    const groups = (await redis.call('XINFO', 'GROUPS', SUBSCRIPTIONS_STREAM).catch(() => [])) as unknown[];
+    if (groups.length > 0) break;
+    if (i > 3_000) throw new Error('polygon-ws never created its consumer group');
+    await sleep(10);
+  }
+  return {
+    redisServer,
+    redis,
+    sim,
+    truth,
+    scanner,
+    pws,
+    async stop() {
+      truth.stop();
+      await pws.stop();
+      await sim.close();
+      redis.disconnect();
+      await redisServer.stop();
+    },
+  };
+}
 
-  // 1. write → subscribe latency, as the scanner writes: a cycle's SET change and its events in
-  //    one MULTI, a few new symbols per cycle, cycles further apart than the pace.
+async function write(r: Rig, next: Set<string>): Promise<number> {
+  const at = await r.scanner.write(next);
+  r.truth.setDesired(next);
+  return at;
+}
+
+async function latency(): Promise<void> {
+  // A SET of a scanner's size (11 lists of up to 30), so a write's removals hit older symbols.
+  const r = await rig('latency', {}, new Set(Array.from({ length: 300 }, (_, i) => `L${i}`)), { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' });
+  await r.truth.whenFull(30_000);
   const acked = new Map<string, number>();
-  sim.on('subscribed', (_c, symbols, at) => symbols.forEach((s) => acked.set(s, at)));
-  const lat: number[] = [];
-  for (let cycle = 0; cycle < 60; cycle++) {
-    const syms = Array.from({ length: 5 }, (_, i) => `L${cycle}X${i}`);
-    const tx = redis.multi().sadd(ACTIVE_TICKERS_KEY, ...syms);
-    for (const sym of syms) {
-      tx.xadd(SUBSCRIPTIONS_STREAM, '*', 'symbol', sym, 'action', 'subscribe', 'source', 'bench', 'session', 'PRE_MARKET', 'timestamp', new Date().toISOString());
+  // Both ends on this process's monotonic clock: the write's start, and the simulator's ack.
+  r.sim.on('subscribed', (_c, symbols) => {
+    const at = performance.now();
+    symbols.forEach((s) => acked.set(s, at));
+  });
+  // From the write's start (as the scanner sees it) and from its commit (the MULTI answered).
+  const measure = async (cycles: number, perBurst: number, gapMs: number, pauseMs: number) => {
+    const fromStart: number[] = [];
+    const fromCommit: number[] = [];
+    for (let c = 0; c < cycles; c++) {
+      const pending: [string[], number, number][] = [];
+      for (let b = 0; b < perBurst; b++) {
+        const next = r.scanner.churn(2);
+        const added = [...next].filter((s) => !r.scanner.members().has(s));
+        const t0 = performance.now();
+        // The ground truth is not needed here: keep the measuring process's own work minimal.
+        await r.scanner.write(next);
+        pending.push([added, t0, performance.now()]);
+        if (gapMs > 0) await sleep(gapMs);
+      }
+      // A later write of the burst may have removed a symbol again: only those still wanted count.
+      const wanted = r.scanner.members();
+      for (const [all, t0, t1] of pending) {
+        const added = all.filter((s) => wanted.has(s));
+        await until(() => added.every((s) => acked.has(s)), 10_000, 'acks');
+        for (const s of added) {
+          fromStart.push(Math.round(((acked.get(s) as number) - t0) * 10) / 10);
+          fromCommit.push(Math.round(((acked.get(s) as number) - t1) * 10) / 10);
+        }
+      }
+      await sleep(pauseMs);
     }
-    const t0 = Date.now();
-    await tx.exec();
-    await until(() => syms.every((s) => acked.has(s)), 10_000);
-    for (const s of syms) lat.push((acked.get(s) as number) - t0);
-    await sleep(config.SUBSCRIBE_PACE_MS + 50);
-  }
-  console.log(`write→upstream subscribe latency over ${lat.length} symbols in 60 scanner-like cycles: p50 ${median(lat)} ms, p99 ${pct(lat, 99)} ms, max ${Math.max(...lat)} ms`);
+    return { fromStart, fromCommit };
+  };
+  const line = (name: string, m: { fromStart: number[]; fromCommit: number[] }) =>
+    `         ${name}: ${m.fromStart.length} symbols; from the write's start p50 ${median(m.fromStart)} ms, p99 ${pct(m.fromStart, 99)} ms, max ${Math.max(...m.fromStart)} ms; from its commit p50 ${median(m.fromCommit)} ms, p99 ${pct(m.fromCommit, 99)} ms`;
+  const spaced = await measure(200, 1, 0, 200);
+  const b2b = await measure(40, 5, 2, 1_000);
+  console.log(`latency  scanner write (SET of 300 replaced, 2 added + 2 removed, events in the same MULTI) → upstream acknowledged the subscribe:`);
+  console.log(line('spaced writes (200, 200 ms apart)', spaced));
+  console.log(line('back to back (5 writes 2 ms apart, 40 rounds)', b2b));
+  await r.stop();
+}
 
-  // 2. resubscribe after a reconnect
-  for (const n of [1_000, 10_000]) {
-    await redis.del(ACTIVE_TICKERS_KEY);
-    const members = Array.from({ length: n }, (_, i) => `R${i}`);
-    for (let i = 0; i < members.length; i += 1000) await redis.sadd(ACTIVE_TICKERS_KEY, ...members.slice(i, i + 1000));
-    role.actor.send({ type: 'FORCE' });
-    await until(() => sim.acknowledged().size === n && role.view.status().gap === 0);
-    const times: number[] = [];
-    const fromClose: number[] = [];
-    for (let round = 0; round < 3; round++) {
-      let authAt = 0;
-      const onAuth = (_c: string, at: number) => (authAt = at);
-      sim.once('authenticated', onAuth);
-      const closedAt = Date.now();
-      sim.close1008('all');
-      await until(() => authAt > 0 && sim.acknowledged().size === n);
-      const done = Date.now();
-      times.push(done - authAt);
-      fromClose.push(done - closedAt);
-      // Let the connection become stable again so each round starts from the same pace.
-      await until(() => role.view.status().state === 'live');
-      await until(() => role.view.status().paceMultiplier === 1);
+async function scale(): Promise<void> {
+  const n = 10_000;
+  const boots: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const redisServer = await startEmbeddedRedis();
+    const redis = new Redis(redisServer.url);
+    const sim = await startPolygonSimulator({ aggregateIntervalMs: 0 });
+    const scanner = new ScannerWriter(redis, `S${round}X`);
+    await scanner.write(scanner.fresh(n));
+    let authAt = 0;
+    sim.once('authenticated', () => (authAt = performance.now()));
+    const pws = await startPolygonWsProcess({ redisUrl: redisServer.url, wsUrl: sim.url, logFile: `/tmp/livescan-bench-boot${round}.log` });
+    await until(() => authAt > 0 && sim.acknowledged().size === n, 60_000, 'bootstrap');
+    boots.push(Math.round(performance.now() - authAt));
+    await pws.stop();
+    await sim.close();
+    redis.disconnect();
+    await redisServer.stop();
+  }
+  const r = await rig('scale', {}, new Set(), {}, 'R');
+  await write(r, r.scanner.fresh(n));
+  await r.truth.whenFull(60_000);
+  const resub: number[] = [];
+  const fromClose: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    await sleep(6_000); // a connection that lived: the prompt return
+    let authAt = 0;
+    r.sim.once('authenticated', () => (authAt = performance.now()));
+    const closedAt = performance.now();
+    r.sim.close1008('all');
+    await until(() => authAt > 0 && r.sim.acknowledged().size === n, 60_000, 'resubscribe');
+    const done = performance.now();
+    resub.push(Math.round(done - authAt));
+    fromClose.push(Math.round(done - closedAt));
+  }
+  console.log(`scale    ${n} tickers, default settings:`);
+  console.log(`         bootstrap, auth_success → all acknowledged: median ${median(boots)} ms (rounds ${boots.join(', ')})`);
+  console.log(`         resubscribe after a 1008, auth_success → all acknowledged: median ${median(resub)} ms, max ${Math.max(...resub)} ms (rounds ${resub.join(', ')})`);
+  console.log(`         the same from the close (reconnect wait included): median ${median(fromClose)} ms, max ${Math.max(...fromClose)} ms`);
+  await r.stop();
+}
+
+async function storm(n: number): Promise<void> {
+  const seconds = Number(process.env.BENCH_STORM_S ?? 180);
+  const r = await rig(`storm${n}`, { aggregateIntervalMs: 1_000 }, new Set(), {}, `T${n}X`);
+  await write(r, r.scanner.fresh(n));
+  await r.truth.whenFull(60_000);
+  await sleep(2_000);
+  // The scanner: every 3-5 s about a tenth of the SET changes, atomically.
+  const random = createRandom(n);
+  let scanning = true;
+  const scans = (async () => {
+    while (scanning) {
+      await sleep(random.int(3_000, 5_001));
+      if (scanning) await write(r, r.scanner.churn(Math.max(1, Math.round(n / 10))));
     }
-    console.log(
-      `resubscribe ${n} tickers after a 1008 reconnect: median ${median(times)} ms from auth_success to all acknowledged ` +
-        `(${median(fromClose)} ms from the close, policy penalty included; rounds ${times.join(', ')} ms)`,
-    );
+  })();
+  const closes: number[] = [];
+  const onClose = (_c: string, code: number) => code === 1008 && closes.push(performance.now());
+  r.sim.on('closed', onClose);
+  const closesBefore = r.sim.stats().scheduled1008Closes;
+  r.truth.start();
+  r.sim.setSchedule1008({ minMs: 20_000, maxMs: 30_000 });
+  await sleep(seconds * 1_000);
+  r.sim.setSchedule1008(null);
+  const end = performance.now();
+  const during = r.truth.figures();
+  let recovered: number;
+  try {
+    await r.truth.whenFull(30_000);
+    recovered = Math.max(0, (r.truth.lastFullAt() ?? end) - end);
+  } catch {
+    recovered = NaN;
   }
+  // Recovery from each close to full coverage again.
+  const stormCloses = r.sim.stats().scheduled1008Closes - closesBefore;
+  await sleep(5_000);
+  scanning = false;
+  await scans;
+  r.sim.off('closed', onClose);
+  const after = r.truth.figures();
+  const stats = await r.pws.stats();
+  console.log(`storm    ${n} tickers, a bare 1008 every 20-30 s for ${seconds} s, the SET replaced every 3-5 s (${Math.round(n / 10)} changes), live aggregates:`);
+  console.log(`         scheduled closes ${stormCloses}; upstream truth: availability ${f4(during.availability)}, mean share served ${f4(during.meanShare)}, longest dark spell ${f2(during.longestDarkSeconds)} s`);
+  console.log(`         storm end → whole SET served: ${Number.isNaN(recovered) ? 'not within 30 s' : `${Math.round(recovered)} ms`}; over the whole run incl. 5 s after: availability ${f4(after.availability)}`);
+  console.log(`         polygon-ws's own view: availability ${f4(stats.availability as number)}, longest dark ${f2(stats.longest_dark_seconds as number)} s, closes by cause ${JSON.stringify(Object.fromEntries(Object.entries(stats.closes_by_cause as Record<string, number>).filter(([, v]) => v > 0)))}, rate factor ${(stats.flow as { rate_factor: number }).rate_factor}`);
+  await r.stop();
+}
 
-  // 3. heal a lost event
-  const heal: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const sym = `H${i}`;
-    const t0 = Date.now();
-    await redis.sadd(ACTIVE_TICKERS_KEY, sym); // no event: it was lost
-    await until(() => sim.acknowledged().has(sym), 20_000);
-    heal.push(Date.now() - t0);
+async function limit(): Promise<void> {
+  const n = 10_000;
+  const redisServer = await startEmbeddedRedis();
+  const redis = new Redis(redisServer.url);
+  const sim = await startPolygonSimulator({ aggregateIntervalMs: 0, maxMessagesPerSecond: 5 });
+  const truth = new GroundTruth(sim);
+  const scanner = new ScannerWriter(redis, 'U');
+  await scanner.write(scanner.fresh(n));
+  truth.setDesired(scanner.members());
+  let closes = 0;
+  sim.on('closed', () => closes++);
+  const t0 = performance.now();
+  const pws = await startPolygonWsProcess({ redisUrl: redisServer.url, wsUrl: sim.url, logFile: '/tmp/livescan-bench-limit.log' });
+  let held = NaN;
+  try {
+    await truth.whenFull(60_000);
+    held = performance.now() - t0;
+  } catch {
+    /* reported below */
   }
-  console.log(`heal a lost event (no stream entry), RECONCILE_INTERVAL_MS=5000: median ${median(heal)} ms, max ${Math.max(...heal)} ms (bounded by the interval)`);
-
-  await role.stop();
+  const closesToHold = closes;
+  truth.start();
+  await sleep(60_000);
+  const watch = truth.figures();
+  const stats = await pws.stats();
+  console.log(`limit    ${n} tickers, an unannounced limit of 5 subscribe/unsubscribe messages a second (bare 1008 for a violator):`);
+  console.log(`         start → whole SET held: ${Number.isNaN(held) ? 'not within 60 s' : `${(held / 1000).toFixed(1)} s`}, with ${closesToHold} closes (simulator flood closes ${sim.stats().floodCloses})`);
+  console.log(`         the next 60 s: availability ${f4(watch.availability)}, closes ${closes - closesToHold}; rate factor now ${(stats.flow as { rate_factor: number }).rate_factor}, closes by cause ${JSON.stringify(Object.fromEntries(Object.entries(stats.closes_by_cause as Record<string, number>).filter(([, v]) => v > 0)))}`);
+  truth.stop();
+  await pws.stop();
   await sim.close();
   redis.disconnect();
   await redisServer.stop();
+}
+
+async function aggregates(): Promise<void> {
+  const n = 10_000;
+  const r = await rig('aggregates', { aggregateIntervalMs: 1_000 }, new Set(), { AGGREGATES_MAXLEN: '10000000' }, 'G');
+  await write(r, r.scanner.fresh(n));
+  await r.truth.whenFull(60_000);
+  await sleep(1_500);
+  await r.redis.del(AGGREGATES_STREAM);
+  const sentBefore = r.sim.stats().aggregatesSent;
+  await sleep(20_000);
+  const sent = r.sim.stats().aggregatesSent - sentBefore;
+  await sleep(3_000); // let the last frames land
+  // Entries of windows that started after the cut: count each (symbol, window) once.
+  const seen = new Map<string, number>();
+  let total = 0;
+  let cursor = '-';
+  for (;;) {
+    const page = await r.redis.xrange(AGGREGATES_STREAM, cursor, '+', 'COUNT', 20_000);
+    if (page.length === 0) break;
+    for (const [id, fields] of page) {
+      const data = JSON.parse(fields[1] as string) as { sym: string; e: number };
+      const key = `${data.sym}@${data.e}`;
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+      total++;
+      cursor = `(${id}`;
+    }
+  }
+  const dupes = [...seen.values()].filter((v) => v > 1).length;
+  console.log(`aggregates ${n} symbols a second for 20 s: the simulator sent ${sent} in the window, the stream holds ${total} entries (${seen.size} distinct symbol-windows, ${dupes} duplicated)`);
+  await r.stop();
+}
+
+async function heal(): Promise<void> {
+  const r = await rig('heal', {}, new Set(['AAPL']), { RECONCILE_INTERVAL_MS: '5000' }, 'H');
+  await r.truth.whenFull(30_000);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const sym = `H${i}`;
+    const t0 = Date.now();
+    await r.redis.sadd(ACTIVE_TICKERS_KEY, sym); // no event: it was lost
+    await until(() => r.sim.acknowledged().has(sym), 20_000, 'heal');
+    times.push(Date.now() - t0);
+  }
+  console.log(`heal     a lost event (no stream entry), RECONCILE_INTERVAL_MS=5000: median ${median(times)} ms, max ${Math.max(...times)} ms (bounded by the interval)`);
+  await r.stop();
+}
+
+const PHASES: Record<string, () => Promise<void>> = {
+  latency,
+  scale,
+  storm: async () => {
+    for (const n of (process.env.BENCH_STORM_SIZES ?? '47,10000').split(',')) await storm(Number(n));
+  },
+  limit,
+  aggregates,
+  heal,
+};
+
+async function main() {
+  const wanted = (process.env.BENCH_PHASES ?? Object.keys(PHASES).join(',')).split(',').map((s) => s.trim());
+  for (const name of wanted) {
+    const phase = PHASES[name];
+    if (!phase) throw new Error(`unknown phase ${name}: ${Object.keys(PHASES).join(', ')}`);
+    await phase();
+  }
 }
 
 main().then(

@@ -124,14 +124,44 @@ export const ENV = {
     help: 'pino log level.',
   },
   SUBSCRIBE_BATCH_SIZE: {
-    parse: int(1, 5_000),
-    default: 200,
-    help: 'Most channels in one upstream subscribe/unsubscribe message.',
+    parse: int(1, 10_000),
+    default: 1_000,
+    help: 'Most channels in one upstream subscribe/unsubscribe message (10,000 stays far below the upstream\'s 1 MB per message).',
   },
-  SUBSCRIBE_PACE_MS: {
-    parse: int(0, 60_000),
-    default: 200,
-    help: 'Least time between two upstream subscribe/unsubscribe messages (doubled after each 1008 close, up to 8x, until stable).',
+  SUBSCRIBE_BURST: {
+    parse: int(1, 10_000),
+    default: 50,
+    help: 'Upstream control messages that may go out back to back (a full resubscription of 10,000 tickers is 10 messages).',
+  },
+  SUBSCRIBE_RATE: {
+    parse: int(1, 10_000),
+    default: 20,
+    help: 'Sustained upstream control messages per second once the burst is spent. Both are at least halved after a 1008 that follows a burst of ours, and recover step by step.',
+  },
+  SUBSCRIBE_MAX_IN_FLIGHT: {
+    parse: int(1, 1_000_000),
+    default: 5_000,
+    help: 'Most channels sent and not yet acknowledged: acknowledgements come back in bounded bites.',
+  },
+  RECONNECT_PROMPT_MS: {
+    parse: int(1, 60_000),
+    default: 500,
+    help: 'After a connection that lived, reconnect within a random wait below this; each young death in a row doubles the ceiling.',
+  },
+  RECONNECT_MAX_MS: {
+    parse: int(1, HOUR),
+    default: 30_000,
+    help: 'Ceiling of the reconnect wait after repeated young deaths or failed connects.',
+  },
+  YOUNG_DEATH_MS: {
+    parse: int(1, HOUR),
+    default: 5_000,
+    help: 'An upstream connection closed sooner than this after auth_success died young: only those escalate the reconnect wait.',
+  },
+  MAX_CONNECTIONS_WAIT_MS: {
+    parse: int(1, HOUR),
+    default: 60_000,
+    help: 'Wait after a max_connections kick (another client holds the key), doubled per kick in a row up to 8x, plus up to 50 % jitter.',
   },
   LEADER_TTL_MS: {
     parse: int(1_000, 10 * 60_000),

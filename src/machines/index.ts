@@ -11,12 +11,12 @@ export const MACHINES: { name: string; machine: AnyStateMachine; description: st
   {
     name: 'connection',
     machine: connectionMachine,
-    description: 'polygon-ws: the upstream connection lifecycle: connecting, authenticating, syncing, live; backoff, 1008 penalty, max_connections, auth_failed; heartbeat watchdog.',
+    description: 'polygon-ws: the upstream connection lifecycle: connecting, authenticating, syncing, live; every close attributed to a cause; a prompt return after a connection that lived, escalating only for young deaths; max_connections, auth_failed; heartbeat watchdog.',
   },
   {
     name: 'reconciler',
     machine: reconcilerMachine,
-    description: 'polygon-ws: keeps the acknowledged subscriptions equal to the SET: resync on every connect, periodic and forced reconciliation, paced outbox, missing-SET grace.',
+    description: 'polygon-ws: keeps the acknowledged subscriptions equal to the SET: resync on every connect, periodic and forced reconciliation, an outbox under a token bucket and a window of unacknowledged channels, a rate that only evidence lowers (AIMD), missing-SET grace.',
   },
   {
     name: 'leader',

@@ -1,8 +1,8 @@
 import { assign, fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
-import { connectionMachine, type ConnectionSettings } from './connection.machine.js';
+import { connectionMachine, type ConnectionSettingsInput } from './connection.machine.js';
 import { leaderMachine, type LeaderNotice, type LeaderSettings } from './leader.machine.js';
 import { CONNECTION_ID, RECONCILER_ID } from './protocol.js';
-import { reconcilerMachine, type ReconcilerSettings } from './reconciler.machine.js';
+import { reconcilerMachine, type ReconcilerSettingsInput } from './reconciler.machine.js';
 
 // The polygon-ws actor system: the reconciler, the connection and the scanner-event reader,
 // each registered under a system id so they address each other by name. The services that do
@@ -12,8 +12,10 @@ export const SUBSCRIPTION_EVENTS_ID = 'subscriptionEvents';
 export const LEADER_ID = 'leader';
 
 export interface PolygonWsInput {
-  connection?: Partial<ConnectionSettings>;
-  reconciler?: Partial<ReconcilerSettings>;
+  connection?: ConnectionSettingsInput;
+  reconciler?: ReconcilerSettingsInput;
+  /** Seed of the reconnect jitter: random in production, fixed in tests so a run replays. */
+  seed?: number;
   leader?: Partial<LeaderSettings>;
 }
 
@@ -50,7 +52,7 @@ export const polygonWsMachine = setup({
       // The reconciler first: the connection and the event reader send to it from their start.
       invoke: [
         { id: RECONCILER_ID, systemId: RECONCILER_ID, src: 'reconciler', input: ({ context }) => ({ settings: context.input.reconciler }) },
-        { id: CONNECTION_ID, systemId: CONNECTION_ID, src: 'connection', input: ({ context }) => ({ settings: context.input.connection }) },
+        { id: CONNECTION_ID, systemId: CONNECTION_ID, src: 'connection', input: ({ context }) => ({ settings: context.input.connection, seed: context.input.seed }) },
         { id: SUBSCRIPTION_EVENTS_ID, systemId: SUBSCRIPTION_EVENTS_ID, src: 'subscriptionEvents' },
       ],
       entry: sendTo(CONNECTION_ID, { type: 'START' }),

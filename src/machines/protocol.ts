@@ -8,9 +8,10 @@ export const RECONCILER_ID = 'reconciler';
 
 /** connection → reconciler */
 export type LinkEvent =
-  | { type: 'CONNECTED'; paceMultiplier: number }
+  | { type: 'CONNECTED' }
   | { type: 'DISCONNECTED' }
-  | { type: 'PACE'; paceMultiplier: number }
+  /** The upstream closed us right after a burst of our own messages: evidence to send slower. */
+  | { type: 'SLOW_DOWN'; recentSends?: number }
   | { type: 'ACKED'; subscribed: string[]; unsubscribed: string[] };
 
 /** reconciler → connection */

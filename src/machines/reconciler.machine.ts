@@ -1,6 +1,21 @@
-import { assign, enqueueActions, fromPromise, raise, setup, type ActorRefFrom } from 'xstate';
+import { assign, enqueueActions, fromPromise, not, raise, setup, type ActorRefFrom } from 'xstate';
+import { requirePositive } from '../shared/check-settings.js';
 import { CONNECTION_ID, peer, type LinkEvent, type OutboxEvent } from './protocol.js';
 import { applyAcks, hasPending, takeBatch } from '../subscriptions/subscription-batcher.js';
+import {
+  addToken,
+  burstOf,
+  checkFlowSettings,
+  defaultFlowSettings,
+  initialFlow,
+  ratePerSecond,
+  recover,
+  refillDelayMs,
+  slowDown,
+  spend,
+  type Flow,
+  type FlowSettings,
+} from '../subscriptions/flow-control.js';
 import {
   countOf,
   emptyBook,
@@ -8,16 +23,21 @@ import {
   reconcileBook,
   refreshPending,
   toSymbolSet,
+  type SubAction,
   type SubscriptionBook,
   type SymbolSet,
 } from '../subscriptions/subscription-book.js';
 
 // Keeps what the upstream has acknowledged equal to the SET `polygon_ws:active_tickers`.
-// Four regions run side by side:
+// Six regions run side by side:
 // - link: offline/online, from the connection's CONNECTED / DISCONNECTED. On CONNECTED the book
 //   is empty and `desired` unknown: only a fresh read of the SET fills it (never memory).
 // - loop: reads the whole SET every interval, on FORCE, and at once on CONNECTED.
-// - outbox: sends what is pending, one batch per message, one message per pace delay.
+// - outbox: sends what is pending at once, as many messages as the bucket and the window of
+//   unacknowledged channels allow.
+// - bucket: gains one message every 1/rate s up to the burst (src/subscriptions/flow-control.ts).
+// - pace: the rate factor; SLOW_DOWN (a close our burst plausibly caused) halves it, each quiet
+//   period gives a step back.
 // - presence: a missing or empty SET (a non-atomic scanner between DEL and SADD, a scanner that
 //   died an hour ago) is doubted for a grace period before it is believed.
 
@@ -25,18 +45,37 @@ export interface ReconcilerSettings {
   intervalMs: number;
   /** Re-read delay after a failed read or while the SET is missing. */
   retryMs: number;
+  /** Most channels in one upstream message. */
   batchSize: number;
-  paceMs: number;
+  /** Most channels sent and not yet acknowledged: acks come back in bounded bites. */
+  maxInFlight: number;
   emptySetGraceMs: number;
+  flow: FlowSettings;
 }
+
+export type ReconcilerSettingsInput = Partial<Omit<ReconcilerSettings, 'flow'>> & { flow?: Partial<FlowSettings> };
+
+/** Far below the upstream's 1 MB per message: 10,000 channels of the longest symbols are under 200 KB. */
+export const MAX_CHANNELS_PER_MESSAGE = 10_000;
 
 export const defaultReconcilerSettings: ReconcilerSettings = {
   intervalMs: 30_000,
   retryMs: 1_000,
-  batchSize: 200,
-  paceMs: 200,
+  batchSize: 1_000,
+  maxInFlight: 5_000,
   emptySetGraceMs: 60_000,
+  flow: defaultFlowSettings,
 };
+
+/** Defaults merged field by field, then checked: a zero or NaN setting would stall or spin the outbox. */
+export function reconcilerSettingsOf(input: ReconcilerSettingsInput | undefined): ReconcilerSettings {
+  const d = defaultReconcilerSettings;
+  const s: ReconcilerSettings = { ...d, ...input, flow: checkFlowSettings({ ...d.flow, ...input?.flow }) };
+  requirePositive('reconciler', { intervalMs: s.intervalMs, retryMs: s.retryMs, batchSize: s.batchSize, maxInFlight: s.maxInFlight });
+  if (!Number.isFinite(s.emptySetGraceMs) || s.emptySetGraceMs < 0) throw new Error('reconciler setting emptySetGraceMs must be 0 or more');
+  if (s.batchSize > MAX_CHANNELS_PER_MESSAGE) throw new Error(`reconciler setting batchSize must not exceed ${MAX_CHANNELS_PER_MESSAGE}`);
+  return s;
+}
 
 /** One observation of the SET. `obs` orders observations as Redis executed them. */
 export interface SetRead {
@@ -77,6 +116,7 @@ export interface ReconcilerMetrics {
   hints_ignored: number;
   batches_sent: number;
   channels_sent: number;
+  slow_downs: number;
 }
 
 export const emptyReconcilerMetrics: ReconcilerMetrics = {
@@ -91,12 +131,16 @@ export const emptyReconcilerMetrics: ReconcilerMetrics = {
   hints_ignored: 0,
   batches_sent: 0,
   channels_sent: 0,
+  slow_downs: 0,
 };
 
 export interface ReconcilerContext {
   settings: ReconcilerSettings;
   book: SubscriptionBook;
-  paceMultiplier: number;
+  /** The token bucket and its rate factor. */
+  flow: Flow;
+  /** The action of the last message sent: the next one prefers the other. */
+  lastAction: SubAction | null;
   cycle: number;
   /** `obs` of the last full read applied; hints observed before it are stale. */
   observed: number;
@@ -118,7 +162,9 @@ export type ReconcilerEvent =
   | { type: 'HINTS'; obs: number; setExists: boolean; members: Record<string, boolean> }
   | { type: 'SET_MISSING' }
   | { type: 'SET_PRESENT' }
-  | { type: 'RESYNC' };
+  | { type: 'RESYNC' }
+  /** Raised when the rate factor changes: the bucket's refill timer restarts at the new rate. */
+  | { type: 'RATE_CHANGED' };
 
 export type ReconcilerEmitted =
   | { type: 'reconciled'; result: ReconcileResult }
@@ -128,9 +174,14 @@ export type ReconcilerEmitted =
   | { type: 'read_failed'; error: string }
   | { type: 'batch_sent'; action: 'subscribe' | 'unsubscribe'; count: number; pending: number }
   | { type: 'synced'; tickers_count: number }
+  | { type: 'pace_changed'; reason: 'slow_down' | 'recovered'; factor: number; burst: number; messages_per_second: number }
   | { type: 'hints_ignored'; reason: 'stale' | 'set_missing' | 'desired_unknown'; count: number };
 
 const noRead = fromPromise<SetRead>(() => Promise.reject(new Error('readDesired actor not provided')));
+
+function paceFigures(s: FlowSettings, flow: Flow) {
+  return { factor: flow.factor, burst: burstOf(s, flow), messages_per_second: ratePerSecond(s, flow) };
+}
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -158,25 +209,41 @@ export const reconcilerMachine = setup({
   types: {
     context: {} as ReconcilerContext,
     events: {} as ReconcilerEvent,
-    input: {} as { settings?: Partial<ReconcilerSettings> } | undefined,
+    input: {} as { settings?: ReconcilerSettingsInput } | undefined,
     emitted: {} as ReconcilerEmitted,
   },
   actors: { readDesired: noRead },
   delays: {
     reconcileDelay: ({ context }) => (context.retrySoon ? context.settings.retryMs : context.settings.intervalMs),
-    paceDelay: ({ context }) => context.settings.paceMs * context.paceMultiplier,
+    refillDelay: ({ context }) => refillDelayMs(context.settings.flow, context.flow),
+    recoverDelay: ({ context }) => context.settings.flow.recoverAfterMs,
     emptySetGrace: ({ context }) => context.settings.emptySetGraceMs,
   },
   guards: {
     // `online` mirrors the link region in context so actions and guards defined here can read it.
-    canSend: ({ context }) => context.online && hasPending(context.book),
+    canSend: ({ context }) =>
+      context.online &&
+      context.flow.tokens >= 1 &&
+      hasPending(context.book) &&
+      Object.keys(context.book.inFlight).length < context.settings.maxInFlight,
+    bucketFull: ({ context }) => context.flow.tokens >= burstOf(context.settings.flow, context.flow),
+    paceRecovered: ({ context }) => context.flow.factor >= 1,
     isInSync: ({ context }) => context.book.desired !== null && Object.keys(context.book.inFlight).length === 0 && gapOf(context.book) === 0,
   },
   actions: {
     clearBook: assign({ book: emptyBook, recentHints: {} }),
-    setPace: assign({
-      paceMultiplier: ({ event, context }) =>
-        event.type === 'CONNECTED' || event.type === 'PACE' ? event.paceMultiplier : context.paceMultiplier,
+    addToken: assign({ flow: ({ context }) => addToken(context.settings.flow, context.flow) }),
+    slowDown: enqueueActions(({ context, event, enqueue }) => {
+      const flow = slowDown(context.settings.flow, context.flow, event.type === 'SLOW_DOWN' ? event.recentSends : undefined);
+      enqueue.assign({ flow, metrics: { ...context.metrics, slow_downs: context.metrics.slow_downs + 1 } });
+      enqueue.raise({ type: 'RATE_CHANGED' });
+      enqueue.emit({ type: 'pace_changed', reason: 'slow_down', ...paceFigures(context.settings.flow, flow) });
+    }),
+    recover: enqueueActions(({ context, enqueue }) => {
+      const flow = recover(context.settings.flow, context.flow);
+      enqueue.assign({ flow });
+      enqueue.raise({ type: 'RATE_CHANGED' });
+      enqueue.emit({ type: 'pace_changed', reason: 'recovered', ...paceFigures(context.settings.flow, flow) });
     }),
     applyAcks: assign({
       book: ({ context, event }) => {
@@ -280,22 +347,37 @@ export const reconcilerMachine = setup({
       enqueue.assign({ book });
       enqueue.emit({ type: 'set_empty_accepted', unsubscribing: countOf(book.acked) });
     }),
-    sendBatch: enqueueActions(({ context, enqueue, system }) => {
+    flush: enqueueActions(({ context, enqueue, system }) => {
       const connection = peer(system, CONNECTION_ID);
-      const { batch, book } = takeBatch(context.book, context.settings.batchSize, context.cycle);
-      if (!batch) return;
-      // Without a registered connection the batch is lost like any unacknowledged message, and
-      // sent again two cycles later; the wiring test makes sure that never happens in production.
-      if (connection) enqueue.sendTo(connection, { type: 'SEND', action: batch.action, symbols: batch.symbols } satisfies OutboxEvent);
+      const { batchSize, maxInFlight } = context.settings;
+      let { book, flow, lastAction } = context;
+      let inFlight = Object.keys(book.inFlight).length;
+      let batches = 0;
+      let channels = 0;
+      // As many messages as the bucket and the window allow, now: a lone change goes out at
+      // once, and a whole resubscription within the burst goes out together.
+      while (flow.tokens >= 1 && inFlight < maxInFlight) {
+        const prefer: SubAction = lastAction === 'subscribe' ? 'unsubscribe' : 'subscribe';
+        const taken = takeBatch(book, Math.min(batchSize, maxInFlight - inFlight), context.cycle, prefer);
+        const batch = taken.batch;
+        if (!batch) break;
+        // Without a registered connection the batch is lost like any unacknowledged message, and
+        // sent again two cycles later; the wiring test makes sure that never happens in production.
+        if (connection) enqueue.sendTo(connection, { type: 'SEND', action: batch.action, symbols: batch.symbols } satisfies OutboxEvent);
+        book = taken.book;
+        flow = spend(flow, 1);
+        lastAction = batch.action;
+        inFlight += batch.symbols.length;
+        batches++;
+        channels += batch.symbols.length;
+        enqueue.emit({ type: 'batch_sent', action: batch.action, count: batch.symbols.length, pending: Object.keys(book.pending).length });
+      }
       enqueue.assign({
         book,
-        metrics: {
-          ...context.metrics,
-          batches_sent: context.metrics.batches_sent + 1,
-          channels_sent: context.metrics.channels_sent + batch.symbols.length,
-        },
+        flow,
+        lastAction,
+        metrics: { ...context.metrics, batches_sent: context.metrics.batches_sent + batches, channels_sent: context.metrics.channels_sent + channels },
       });
-      enqueue.emit({ type: 'batch_sent', action: batch.action, count: batch.symbols.length, pending: Object.keys(book.pending).length });
     }),
     notifySynced: enqueueActions(({ context, enqueue, system }) => {
       const connection = peer(system, CONNECTION_ID);
@@ -306,19 +388,23 @@ export const reconcilerMachine = setup({
 }).createMachine({
   id: 'reconciler',
   type: 'parallel',
-  context: ({ input }) => ({
-    settings: { ...defaultReconcilerSettings, ...input?.settings },
-    book: emptyBook,
-    paceMultiplier: 1,
-    cycle: 0,
-    observed: 0,
-    recentHints: {},
-    retrySoon: false,
-    online: false,
-    emptyAccepted: false,
-    lastResult: null,
-    metrics: emptyReconcilerMetrics,
-  }),
+  context: ({ input }) => {
+    const settings = reconcilerSettingsOf(input?.settings);
+    return {
+      settings,
+      book: emptyBook,
+      flow: initialFlow(settings.flow),
+      lastAction: null,
+      cycle: 0,
+      observed: 0,
+      recentHints: {},
+      retrySoon: false,
+      online: false,
+      emptyAccepted: false,
+      lastResult: null,
+      metrics: emptyReconcilerMetrics,
+    };
+  },
   on: {
     HINTS: { actions: 'applyHints' },
   },
@@ -328,18 +414,17 @@ export const reconcilerMachine = setup({
       states: {
         offline: {
           entry: assign({ online: false }),
-          on: { CONNECTED: { target: 'online', actions: ['clearBook', 'setPace', raise({ type: 'RESYNC' })] } },
+          on: { CONNECTED: { target: 'online', actions: ['clearBook', raise({ type: 'RESYNC' })] } },
         },
         online: {
           entry: assign({ online: true }),
           initial: 'resyncing',
           on: {
             DISCONNECTED: { target: 'offline', actions: 'clearBook' },
-            PACE: { actions: 'setPace' },
             // Only while online: an ack cannot outlive the connection that gave it.
             ACKED: { actions: 'applyAcks' },
             // A second CONNECTED without DISCONNECTED (a lost event) is still a new connection.
-            CONNECTED: { target: 'online', reenter: true, actions: ['clearBook', 'setPace', raise({ type: 'RESYNC' })] },
+            CONNECTED: { target: 'online', reenter: true, actions: ['clearBook', raise({ type: 'RESYNC' })] },
           },
           states: {
             resyncing: {
@@ -373,14 +458,40 @@ export const reconcilerMachine = setup({
     },
     outbox: {
       // Eventless transitions are re-checked after every event, so anything that creates pending
-      // work (a read, a hint, an ack, CONNECTED) sends at once when the pace allows it.
-      initial: 'ready',
+      // work (a read, a hint, an ack that frees the window, CONNECTED, a new token) sends at once.
+      initial: 'sending',
       states: {
-        ready: {
-          always: { guard: 'canSend', target: 'cooling', actions: 'sendBatch' },
+        sending: {
+          always: { guard: 'canSend', actions: 'flush' },
         },
-        cooling: {
-          after: { paceDelay: 'ready' },
+      },
+    },
+    bucket: {
+      initial: 'full',
+      states: {
+        full: {
+          always: { guard: not('bucketFull'), target: 'refilling' },
+        },
+        refilling: {
+          always: { guard: 'bucketFull', target: 'full' },
+          after: { refillDelay: { target: 'refilling', reenter: true, actions: 'addToken' } },
+          // A change of pace applies at once, not after the old rate's next token.
+          on: { RATE_CHANGED: { target: 'refilling', reenter: true } },
+        },
+      },
+    },
+    pace: {
+      // SLOW_DOWN is handled in each child: a re-entering transition on `pace` itself would
+      // re-enter the whole parallel machine.
+      initial: 'steady',
+      states: {
+        steady: {
+          on: { SLOW_DOWN: { target: 'recovering', actions: 'slowDown' } },
+        },
+        recovering: {
+          on: { SLOW_DOWN: { target: 'recovering', reenter: true, actions: 'slowDown' } },
+          always: { guard: 'paceRecovered', target: 'steady' },
+          after: { recoverDelay: { target: 'recovering', reenter: true, actions: 'recover' } },
         },
       },
     },

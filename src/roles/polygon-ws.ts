@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { randomInt } from 'node:crypto';
 import { createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import type { Config } from '../config/env.js';
-import type { ConnectionActor, ConnectionEmitted } from '../machines/connection.machine.js';
+import type { ConnectionActor, ConnectionSettingsInput } from '../machines/connection.machine.js';
 import { leaderMachine, type LeaderActor, type LeaderEmitted, type LeaseAnswer } from '../machines/leader.machine.js';
 import { LEADER_ID, polygonWsMachine } from '../machines/polygon-ws.machine.js';
 import { createLeaderLease, FencedOut, type Command } from '../services/leader-lease.js';
@@ -14,7 +15,7 @@ import {
   reconcilerMachine,
   type ReconcileResult,
   type ReconcilerActor,
-  type ReconcilerEmitted,
+  type ReconcilerSettingsInput,
 } from '../machines/reconciler.machine.js';
 import { connectionMachine } from '../machines/connection.machine.js';
 import { createActiveSet } from '../services/active-set.js';
@@ -25,39 +26,22 @@ import { startHttpApi, type PolygonWsStatus, type PolygonWsView } from '../servi
 import { createPolygonSocket, type SocketStats } from '../services/polygon-socket.js';
 import { createSubscriptionEvents, readConsumerLag } from '../services/subscription-events.js';
 import { startStatusWriter } from '../services/status-writer.js';
+import { burstOf, ratePerSecond } from '../subscriptions/flow-control.js';
 import { countOf, gapOf } from '../subscriptions/subscription-book.js';
 import type { Logger } from '../shared/logger.js';
-import { counter, gauge, histogram } from '../shared/metrics.js';
-import type { ConnectionSettings } from '../machines/connection.machine.js';
-import type { ReconcilerSettings } from '../machines/reconciler.machine.js';
+import { createPolygonWsTelemetry } from './polygon-ws-telemetry.js';
 
 // Wires the polygon-ws actor system to its real services: the upstream socket, Redis (three
 // connections: reads of the SET, the blocking event reader, the aggregate writer) and the HTTP
 // API. Everything this file logs comes from events the machines emit.
-
-const reconnections = counter('livescan_upstream_reconnections_total', 'Upstream connections lost', ['code']);
-const closes1008 = counter('livescan_upstream_1008_total', 'Upstream closes with code 1008 (policy), max_connections kicks included');
-const kicks = counter('livescan_upstream_max_connections_total', 'max_connections statuses received');
-const driftTotal = counter('livescan_reconciler_drift_total', 'Symbols found out of sync by reconciliations');
-const correctionsTotal = counter('livescan_reconciler_corrections_total', 'Symbols queued to correct drift');
-const reconciliations = counter('livescan_reconciliations_total', 'Reconciliations run', ['status']);
-const ackedGauge = gauge('livescan_acked_subscriptions', 'Subscriptions the upstream has acknowledged');
-const desiredGauge = gauge('livescan_desired_subscriptions', 'Members of polygon_ws:active_tickers at the last read');
-const gapGauge = gauge('livescan_subscription_gap', 'Symbols where the SET and the acknowledged subscriptions differ (-1: unknown)');
-const reconcileDuration = histogram(
-  'livescan_reconcile_duration_seconds',
-  'From the start of a reconciliation (SET read) to its result (diff queued)',
-  [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-);
-const liveGauge = gauge('livescan_upstream_live', '1 when the upstream connection is live');
 
 export interface PolygonWsRoleOptions {
   config: Config;
   redisUrl: string;
   log: Logger;
   /** Overrides for tests and benchmarks (faster backoff, smaller penalties). */
-  connection?: Partial<ConnectionSettings>;
-  reconciler?: Partial<ReconcilerSettings>;
+  connection?: ConnectionSettingsInput;
+  reconciler?: ReconcilerSettingsInput;
   /** The Stately inspector's callback, when --inspect is on. */
   inspect?: Observer<InspectionEvent> | ((ev: InspectionEvent) => void);
   /** Host:port of the HTTP API; port 0 picks a free one. */
@@ -87,14 +71,8 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   const publisherRedis = connectRedis(redisTargetOf(config, opts.redisUrl), { name: 'livescan-polygon-ws-aggs', purpose: 'fire-and-forget', log });
 
   const stats: SocketStats = { messagesIn: 0, messagesOut: 0, framesRejected: 0, lastError: null };
-  // Lifetime figures: the machines forget theirs at each new term or once stable.
-  const reconnectTimes: number[] = [];
-  const closesByCode: Record<string, number> = {};
-  let reconnectionsTotal = 0;
-  let kicksTotal = 0;
   let lastError: string | null = null;
   const activeSet = createActiveSet(main, log);
-  let readStartedAt = 0;
 
   const ttl = config.LEADER_TTL_MS;
   const leaderSettings = {
@@ -139,6 +117,9 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
     }),
   });
 
+  // Lifetime figures (closes, coverage, availability): the machines forget theirs at each term.
+  const telemetry = createPolygonWsTelemetry({ log, recentSends: (ms) => socket.recentSends(ms) });
+
   const subscriptionEvents = createSubscriptionEvents({
     connect: () => connectRedis(redisTargetOf(config, opts.redisUrl), { name: 'livescan-polygon-ws-events', purpose: 'blocking', log }),
     ack: (redis, ids) => fenced(redis, [['XACK', SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, ...ids]]),
@@ -153,7 +134,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
       reconciler: reconcilerMachine.provide({
         actors: {
           readDesired: fromPromise(() => {
-            readStartedAt = performance.now();
+            telemetry.readStarted();
             return activeSet.read();
           }),
         },
@@ -174,99 +155,25 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
 
   const actor = createActor(machine, {
     input: {
-      connection: opts.connection,
+      connection: {
+        backoff: { baseMs: config.RECONNECT_PROMPT_MS, maxMs: config.RECONNECT_MAX_MS },
+        youngDeathMs: config.YOUNG_DEATH_MS,
+        kickPenaltyMs: config.MAX_CONNECTIONS_WAIT_MS,
+        ...opts.connection,
+      },
       reconciler: {
         intervalMs: config.RECONCILE_INTERVAL_MS,
         batchSize: config.SUBSCRIBE_BATCH_SIZE,
-        paceMs: config.SUBSCRIBE_PACE_MS,
+        maxInFlight: config.SUBSCRIBE_MAX_IN_FLIGHT,
         emptySetGraceMs: config.EMPTY_SET_GRACE_MS,
         ...opts.reconciler,
+        flow: { burstMessages: config.SUBSCRIBE_BURST, messagesPerSecond: config.SUBSCRIBE_RATE, ...opts.reconciler?.flow },
       },
+      seed: randomInt(2 ** 31),
       leader: leaderSettings,
     },
     inspect: opts.inspect,
   });
-
-  const onConnectionEvent = (e: ConnectionEmitted) => {
-    switch (e.type) {
-      case 'connected':
-        log.info({ event: 'upstream_connected', attempt: e.attempt, pace_multiplier: e.paceMultiplier });
-        break;
-      case 'disconnected':
-        reconnectTimes.push(Date.now());
-        reconnectionsTotal++;
-        closesByCode[String(e.code)] = (closesByCode[String(e.code)] ?? 0) + 1;
-        reconnections.inc({ code: String(e.code) });
-        if (e.code === 1008) closes1008.inc();
-        if (e.cause === 'policy' || e.cause === 'dropped') log.error({ event: 'policy_violation_detected', code: e.code, reason: e.reason });
-        else log.warn({ event: 'upstream_disconnected', code: e.code, reason: e.reason, cause: e.cause });
-        break;
-      case 'reconnecting':
-        log.warn({ event: 'reconnecting', attempt: e.attempt, delay_seconds: e.delay_ms / 1000, kind: e.kind });
-        break;
-      case 'kicked':
-        kicks.inc();
-        kicksTotal++;
-        log.error({
-          event: 'upstream_max_connections',
-          kicks: e.kicks,
-          message: e.message,
-          hint: 'another client authenticated with the same API key; waiting before reconnecting so as not to kick it back',
-        });
-        break;
-      case 'auth_failed':
-        log.fatal({ event: 'upstream_auth_failed', message: e.message, hint: 'check POLYGON_API_KEY; not retrying until restarted with a valid key' });
-        break;
-      case 'live':
-        liveGauge.set(1);
-        log.info({ event: 'upstream_live' });
-        break;
-      case 'stable':
-        log.info({ event: 'connection_stable' });
-        break;
-    }
-    if (e.type !== 'live') liveGauge.set(conn && connectionStateName(conn) === 'live' ? 1 : 0);
-  };
-
-  const onReconcilerEvent = (e: ReconcilerEmitted) => {
-    switch (e.type) {
-      case 'reconciled': {
-        const r = e.result;
-        reconciliations.inc({ status: r.status });
-        if (readStartedAt > 0) reconcileDuration.observe((performance.now() - readStartedAt) / 1000);
-        if (r.drift > 0) {
-          if (r.missing.length > 0) log.info({ event: 'reconciliation_subscribing_missing', count: r.missing.length });
-          driftTotal.inc(r.drift);
-          correctionsTotal.inc(r.corrections);
-          log.warn({ event: 'reconciliation_drift_detected', drift: r.drift, missing: r.missing.slice(0, 50), extra: r.extra.slice(0, 50), desired: r.desired, acknowledged: r.acknowledged });
-        } else if (r.status === 'ok' && r.connected) {
-          log.info({ event: 'reconciliation_perfect_sync', desired: r.desired, acknowledged: r.acknowledged, in_flight: r.in_flight });
-        }
-        break;
-      }
-      case 'resubscribing':
-        log.info({ event: 're_subscribing_after_reconnection', tickers_count: e.tickers_count, refreshed_from_set: true });
-        break;
-      case 'set_missing':
-        log.warn({ event: 'active_set_missing', exists: e.exists, hint: 'keeping current subscriptions; believed only after EMPTY_SET_GRACE_MS' });
-        break;
-      case 'set_empty_accepted':
-        log.warn({ event: 'active_set_empty_accepted', unsubscribing: e.unsubscribing });
-        break;
-      case 'read_failed':
-        log.warn({ event: 'reconciliation_read_failed', error: e.error });
-        break;
-      case 'batch_sent':
-        log.debug({ event: 'subscription_batch_sent', action: e.action, count: e.count, pending: e.pending });
-        break;
-      case 'synced':
-        log.info({ event: 'subscriptions_synced', tickers_count: e.tickers_count });
-        break;
-      case 'hints_ignored':
-        log.debug({ event: 'subscription_hints_ignored', reason: e.reason, count: e.count });
-        break;
-    }
-  };
 
   // The connection and the reconciler exist only while this instance leads: follow them as they
   // come and go with each term.
@@ -276,26 +183,18 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
       // The last term's error outlives its connection actor.
       if (conn) lastError = conn.getSnapshot().context.lastError ?? lastError;
       conn = c;
-      if (c) c.on('*', onConnectionEvent);
-      else liveGauge.set(0);
+      if (c) {
+        c.on('*', telemetry.onConnectionEvent);
+        c.subscribe(() => telemetry.setLive(connectionStateName(c) === 'live'));
+      } else telemetry.setLive(false);
     }
     const r = (actor.system.get(RECONCILER_ID) as ReconcilerActor | undefined) ?? null;
     if (r !== reconciler) {
       reconciler = r;
-      if (!r) {
-        // Standing by: nothing acknowledged here, and the gap is not ours to know.
-        ackedGauge.set(0);
-        desiredGauge.set(0);
-        gapGauge.set(-1);
-      }
-      if (r) {
-        r.on('*', onReconcilerEvent);
-        r.subscribe((snap) => {
-          const book = snap.context.book;
-          ackedGauge.set(countOf(book.acked));
-          desiredGauge.set(countOf(book.desired));
-          gapGauge.set(gapOf(book) ?? -1);
-        });
+      if (!r) telemetry.onBook(null);
+      else {
+        r.on('*', telemetry.onReconcilerEvent);
+        r.subscribe((snap) => telemetry.onBook(snap.context.book, snap.context.flow.factor));
       }
     }
   };
@@ -319,8 +218,7 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
   const view: PolygonWsView = {
     status(): PolygonWsStatus {
       const r = reconciler?.getSnapshot().context;
-      const hourAgo = Date.now() - 3_600_000;
-      while (reconnectTimes.length > 0 && (reconnectTimes[0] as number) < hourAgo) reconnectTimes.shift();
+      const t = telemetry.figures();
       return {
         state: conn ? connectionStateName(conn) : 'standby',
         acknowledged: r ? countOf(r.book.acked) : 0,
@@ -330,15 +228,26 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         pending: r ? Object.keys(r.book.pending).length : 0,
         reconciler: r?.metrics ?? emptyReconcilerMetrics,
         lastResult: r?.lastResult ?? null,
-        reconnections: reconnectionsTotal,
-        reconnectionsLastHour: reconnectTimes.length,
-        closesByCode: { ...closesByCode },
-        maxConnectionsKicks: kicksTotal,
+        reconnections: t.reconnections,
+        reconnectionsLastHour: t.reconnectionsLastHour,
+        closesByCode: t.closesByCode,
+        closesByCause: t.closesByCause,
+        lastClose: t.lastClose,
+        maxConnectionsKicks: t.maxConnectionsKicks,
+        coverage: t.coverage?.share ?? null,
+        availability: t.availability,
         messagesIn: stats.messagesIn,
         messagesOut: stats.messagesOut,
         framesRejected: stats.framesRejected,
         lastError: conn?.getSnapshot().context.lastError ?? lastError ?? stats.lastError,
-        paceMultiplier: r?.paceMultiplier ?? 1,
+        flow: r
+          ? {
+              factor: r.flow.factor,
+              burst: burstOf(r.settings.flow, r.flow),
+              messagesPerSecond: ratePerSecond(r.settings.flow, r.flow),
+              tokens: r.flow.tokens,
+            }
+          : null,
       };
     },
     subscriptions: () => (reconciler ? Object.keys(reconciler.getSnapshot().context.book.acked).sort() : []),
@@ -390,6 +299,11 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
         reconnections: s.reconnections,
         close_1008_count: s.closesByCode['1008'] ?? 0,
         max_connections_kicks: s.maxConnectionsKicks,
+        coverage: s.coverage,
+        availability: s.availability.availability,
+        longest_dark_seconds: s.availability.longestDarkSeconds,
+        // The causes seen so far only: the card stays short while all is well.
+        closes_by_cause: Object.fromEntries(Object.entries(s.closesByCause).filter(([, n]) => n > 0)),
       };
     },
   });

@@ -10,7 +10,8 @@ import { newYorkClock, sessionAt, type MarketSession } from './market-session.js
 // Before the regular session every `day` value is 0 (pre-market trades move lastTrade, min and
 // todaysChange only); after the 3:30 AM reset everything but prevDay is 0. Plans without trades
 // have no lastTrade. Each ticker is checked on its own: a malformed one is dropped and counted;
-// a body that is not a snapshot at all, or mostly malformed, is refused whole.
+// a body that is not a snapshot at all, or mostly malformed, is refused whole. Tickers are
+// case-sensitive (`AMpB` is a preferred, `BRK.B` a class): kept exactly as the provider spells them.
 
 export interface Bar {
   open: number;

@@ -1,6 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { CloseCause } from '../machines/connection.machine.js';
 import type { ReconcileResult, ReconcilerMetrics } from '../machines/reconciler.machine.js';
+import type { AvailabilityFigures } from '../subscriptions/coverage.js';
 import { KeyedThrottle } from '../shared/keyed-throttle.js';
 import type { Logger } from '../shared/logger.js';
 import { isLoopback } from '../shared/loopback.js';
@@ -24,12 +26,18 @@ export interface PolygonWsStatus {
   reconnections: number;
   reconnectionsLastHour: number;
   closesByCode: Record<string, number>;
+  closesByCause: Record<CloseCause, number>;
+  lastClose: { at: string; cause: CloseCause; code: number; reason: string; lifetime_seconds: number | null } | null;
   maxConnectionsKicks: number;
+  /** Share of the SET acknowledged now; null while standing by. */
+  coverage: number | null;
+  availability: AvailabilityFigures;
   messagesIn: number;
   messagesOut: number;
   framesRejected: number;
   lastError: string | null;
-  paceMultiplier: number;
+  /** Flow control of the subscribe messages; null while standing by. */
+  flow: { factor: number; burst: number; messagesPerSecond: number; tokens: number } | null;
 }
 
 export interface PolygonWsView {
@@ -197,12 +205,22 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
       reconnections: s.reconnections,
       reconnections_last_hour: s.reconnectionsLastHour,
       reconnections_by_code: s.closesByCode,
+      closes_by_cause: s.closesByCause,
+      last_close: s.lastClose,
       close_1008_count: s.closesByCode['1008'] ?? 0,
       max_connections_kicks: s.maxConnectionsKicks,
+      coverage: s.coverage,
+      availability: s.availability.availability,
+      mean_coverage: s.availability.meanShare,
+      measured_seconds: s.availability.measuredSeconds,
+      longest_dark_seconds: s.availability.longestDarkSeconds,
+      dark_for_seconds: s.availability.darkForSeconds,
       messages_in: s.messagesIn,
       messages_out: s.messagesOut,
       frames_rejected: s.framesRejected,
-      pace_multiplier: s.paceMultiplier,
+      flow: s.flow
+        ? { rate_factor: s.flow.factor, burst: s.flow.burst, messages_per_second: s.flow.messagesPerSecond, tokens: s.flow.tokens }
+        : null,
       consumer_lag: await view.consumerLag(),
       last_error: s.lastError,
     };

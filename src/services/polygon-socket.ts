@@ -41,6 +41,17 @@ export interface PolygonSocketService {
   logic: ReturnType<typeof fromCallback<SocketCommand>>;
   /** Resolves once every socket this service opened is closed (TCP included). */
   closed(): Promise<void>;
+  /** What we sent to the upstream within the last `windowMs`, on any socket: the close log's context. */
+  recentSends(windowMs: number): { messages: number; channels: number };
+}
+
+/** How far back a close looks at our own messages: longer than any burst window worth a setting. */
+const SEND_MEMORY_MS = 10_000;
+const SEND_MEMORY_COUNT = 256;
+
+interface SendRecord {
+  at: number;
+  channels: number;
 }
 
 export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketService {
@@ -48,6 +59,22 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
   const open = new Set<Promise<void>>();
   // A frame of a thousand bad events is a thousand counts but not a thousand lines.
   const rejectedLog = new LogThrottle(log, 10_000);
+  // Newest last; bounded by count and, when read, by age.
+  const sends: SendRecord[] = [];
+  const remember = (channels: number) => {
+    sends.push({ at: performance.now(), channels });
+    if (sends.length > SEND_MEMORY_COUNT) sends.splice(0, sends.length - SEND_MEMORY_COUNT);
+  };
+  const sendAges = (since: number): number[] => {
+    const now = performance.now();
+    const out: number[] = [];
+    for (let i = sends.length - 1; i >= 0; i--) {
+      const r = sends[i] as SendRecord;
+      if (r.at < since || now - r.at > SEND_MEMORY_MS) break;
+      out.push(Math.round(now - r.at));
+    }
+    return out;
+  };
   const logic = fromCallback<SocketCommand>(({ sendBack: send_, receive }) => {
     const sendBack = (e: ConnectionEvent) => send_(e);
     const ws = new WebSocket(deps.url, { maxPayload: deps.maxPayloadBytes ?? 64 * 1024 * 1024, handshakeTimeout: 10_000 });
@@ -55,6 +82,7 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
     open.add(gone);
     void gone.then(() => open.delete(gone));
     let closed = false;
+    const openedAt = performance.now();
     let lastBeat = -Infinity;
     let ackFlush: NodeJS.Immediate | null = null;
     let subscribed: string[] = [];
@@ -77,12 +105,13 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
       unsubscribed = [];
     };
 
-    const send = (text: string, action: string): boolean => {
+    const send = (text: string, action: string, channels: number): boolean => {
       if (ws.readyState !== WebSocket.OPEN) {
         log.warn({ event: 'upstream_send_dropped', action, reason: 'socket_not_open' });
         return false;
       }
       ws.send(text);
+      remember(channels);
       stats.messagesOut++;
       messagesOut.inc({ action });
       return true;
@@ -95,6 +124,9 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
     ws.on('open', () => {
       log.info({ event: 'upstream_socket_open' });
       beat();
+      // Auth goes out on open, as the official JS and Go clients do: the first status may read
+      // `connected` or `success`, and waiting for one exact word could wait forever.
+      sendBack({ type: 'UPSTREAM_CONNECTED' });
     });
     ws.on('pong', beat);
     ws.on('ping', beat);
@@ -117,7 +149,7 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
       for (const st of frame.statuses) {
         switch (st.kind) {
           case 'connected':
-            sendBack({ type: 'UPSTREAM_CONNECTED' });
+            log.info({ event: 'upstream_status', status: st.status, message: st.message });
             break;
           case 'auth_success':
             log.info({ event: 'upstream_authenticated' });
@@ -133,6 +165,7 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
             break;
           case 'slow_consumer':
           case 'force_disconnect':
+          case 'auth_timeout':
             stats.lastError = `${st.kind}: ${st.message}`;
             sendBack({ type: 'UPSTREAM_DROPPED', status: st.kind, message: st.message });
             break;
@@ -142,13 +175,14 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
           case 'unsubscribed':
             unsubscribed.push(...(st.symbols ?? []));
             break;
-          case 'auth_timeout':
+          case 'auth_required':
           case 'error':
             stats.lastError = `${st.status}: ${st.message}`;
             log.warn({ event: 'upstream_status_error', status: st.status, message: st.message });
             break;
           case 'other':
-            log.debug({ event: 'upstream_status', status: st.status, message: st.message });
+            // A status no document lists: information, worth a line, never a crash.
+            log.info({ event: 'upstream_status_unknown', status: st.status, message: st.message });
             break;
         }
       }
@@ -170,15 +204,16 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
       if (closed) return;
       closed = true;
       const why = reason.toString();
-      log.warn({ event: 'connection_closed', code, reason: why });
-      sendBack({ type: 'SOCKET_CLOSED', code, reason: why });
+      // The close's one line, with its cause and lifetime, comes from the role's telemetry.
+      log.debug({ event: 'upstream_socket_closed', code, reason: why });
+      sendBack({ type: 'SOCKET_CLOSED', code, reason: why, recentSendsMs: sendAges(openedAt) });
     });
 
     receive((cmd) => {
       if (cmd.type === 'AUTHENTICATE') {
-        send(encodeAuth(deps.apiKey), 'auth');
+        send(encodeAuth(deps.apiKey), 'auth', 0);
       } else {
-        send(encodeSubscription(cmd.action, cmd.symbols), cmd.action);
+        send(encodeSubscription(cmd.action, cmd.symbols), cmd.action, cmd.symbols.length);
       }
     });
 
@@ -195,5 +230,20 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
     };
   });
 
-  return { logic, closed: async () => void (await Promise.all([...open])) };
+  return {
+    logic,
+    closed: async () => void (await Promise.all([...open])),
+    recentSends(windowMs) {
+      const now = performance.now();
+      let messages = 0;
+      let channels = 0;
+      for (let i = sends.length - 1; i >= 0; i--) {
+        const r = sends[i] as SendRecord;
+        if (now - r.at > windowMs) break;
+        messages++;
+        channels += r.channels;
+      }
+      return { messages, channels };
+    },
+  };
 }

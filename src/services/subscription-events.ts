@@ -53,11 +53,12 @@ type RawEntry = [id: string, fields: string[]];
 export function parseEntry(id: string, fields: readonly string[]): ParsedEntry | { id: string; reason: string } {
   const rec: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) rec[fields[i] as string] = fields[i + 1] as string;
-  const raw = rec.symbol?.trim();
-  if (!raw) return { id, reason: 'missing_symbol' };
-  // ASCII only, before upper-casing: Unicode case rules would turn "ß" into "SS".
-  if (!/^[\x21-\x7e]+$/.test(raw)) return { id, reason: 'invalid_symbol' };
-  const symbol = raw.toUpperCase();
+  // Kept as written, surrounding whitespace aside: symbols are case-sensitive upstream (`AMpB`
+  // is not `AMPB`), so one is never upper-cased. Printable ASCII only (isValidSymbol says so
+  // too; the check keeps the edge explicit).
+  const symbol = rec.symbol?.trim();
+  if (!symbol) return { id, reason: 'missing_symbol' };
+  if (!/^[\x21-\x7e]+$/.test(symbol)) return { id, reason: 'invalid_symbol' };
   if (!isValidSymbol(symbol)) return { id, reason: 'invalid_symbol' };
   const action = rec.action?.trim().toLowerCase();
   if (action === undefined) return { id, reason: 'missing_action' };
@@ -104,7 +105,8 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
   const { activeSet, consumer, log } = deps;
   const ack = deps.ack ?? (async (redis: Redis, ids: string[]) => void (await redis.xack(SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, ...ids)));
   const blockMs = deps.blockMs ?? 5_000;
-  const count = deps.batchSize ?? 100;
+  // A whole scan's changes in one read: one verification, one HINTS, one message per action.
+  const count = deps.batchSize ?? 1_000;
   const claimIdleMs = deps.claimIdleMs ?? 60_000;
   const rejectedLog = new LogThrottle(log, 10_000);
   let drained: Promise<void> = Promise.resolve();
@@ -113,6 +115,15 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
     const redis = deps.connect();
     let stopped = false;
     let busy = false;
+    // The last acknowledgement, sent without waiting for its reply (see `handle`).
+    let acking: Promise<void> = Promise.resolve();
+    let ackFailure: unknown = null;
+    const throwAckFailure = () => {
+      if (ackFailure === null) return;
+      const err = ackFailure;
+      ackFailure = null;
+      throw err;
+    };
 
     const handle = async (entries: RawEntry[]): Promise<void> => {
       if (entries.length === 0) return;
@@ -138,7 +149,12 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
           log.debug({ event: 'subscription_event', symbol: e.symbol, action: e.action, in_set: verdict.members[e.symbol] });
         }
       }
-      await ack(redis, entries.map(([id]) => id));
+      // Pipelined ahead of the next read on this connection (Redis runs them in order), so
+      // entries written meanwhile need not wait for this reply: back-to-back scanner writes
+      // reach the upstream as fast as spaced ones. A failure surfaces at the loop's next turn.
+      acking = ack(redis, entries.map(([id]) => id)).catch((err: unknown) => {
+        ackFailure = err;
+      });
     };
 
     const readGroup = async (id: '>' | '0', block: boolean): Promise<RawEntry[]> => {
@@ -192,7 +208,9 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
             await claimAbandoned();
             lastClaim = Date.now();
           }
+          throwAckFailure();
           const batch = await readGroup('>', true);
+          throwAckFailure();
           await handleBusy(batch);
           if (batch.length === 0) await readConsumerLag(redis);
           failures = 0;
@@ -208,6 +226,7 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
           await new Promise((r) => setTimeout(r, backoffCeiling(failures, { baseMs: 100, maxMs: 5_000 })));
         }
       }
+      await acking;
       redis.disconnect();
     };
 
@@ -225,9 +244,10 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
 
     return () => {
       stopped = true;
-      // Blocked in XREADGROUP with nothing in hand: unblock it now (this connection is the
-      // reader's alone). Otherwise the loop disconnects once the batch is acknowledged.
-      if (!busy) redis.disconnect();
+      // Blocked in XREADGROUP with nothing in hand: unblock it once the last acknowledgement is
+      // answered (this connection is the reader's alone). Otherwise the loop disconnects once
+      // the batch is acknowledged.
+      if (!busy) void acking.then(() => redis.disconnect());
     };
   });
 

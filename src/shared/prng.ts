@@ -14,15 +14,25 @@ export interface Random {
   int(lo: number, hiExclusive: number): number;
 }
 
+/**
+ * One step of mulberry32 as a pure function: the draw in [0, 1) and the next state. Statecharts
+ * keep the state in their context, so their randomness replays exactly under a simulated clock.
+ */
+export function randomStep(state: number): { value: number; state: number } {
+  const a = (state + 0x6d2b79f5) >>> 0;
+  let t = a;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return { value: ((t ^ (t >>> 14)) >>> 0) / 4294967296, state: a };
+}
+
 export function createRandom(seed: number): Random {
   let a = seed >>> 0;
   let spare: number | null = null;
   const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    const step = randomStep(a);
+    a = step.state;
+    return step.value;
   };
   return {
     next,

@@ -59,6 +59,11 @@ export function randomWalkPriceSource(seed = 42): PriceSource {
 
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
+/** How many trades a window of `volume` shares holds (about 150 shares each): `z = v / trades`. */
+export function tradeCount(volume: number): number {
+  return Math.max(1, Math.ceil(volume / 150));
+}
+
 /** The day's state per symbol, so consecutive windows chain (o = previous c) and op/av/a accumulate. */
 export class AggregateBook {
   private readonly day = new Map<string, { op: number; lastClose: number; av: number; pv: number }>();
@@ -83,7 +88,7 @@ export class AggregateBook {
     d.av += v;
     d.pv += vw * v;
     const a = d.av > 0 ? round4(d.pv / d.av) : vw;
-    const trades = Math.max(1, Math.ceil(v / 150));
+    const trades = tradeCount(v);
     return { ev: 'A', sym, v, av: d.av, op: d.op, vw, o, c, h, l, a, z: Math.round(v / trades), s, e };
   }
 }

@@ -1,8 +1,9 @@
 import type { InFlight, SubAction, SubscriptionBook } from './subscription-book.js';
 
 // Cuts what is pending into upstream messages: one action per message, at most `batchSize`
-// channels, subscribes before unsubscribes (data a trader waits for comes first). Pacing
-// between messages is the reconciler machine's `outbox` region, not this module's.
+// channels. The caller names the action it prefers (the reconciler alternates), so neither
+// subscribes nor unsubscribes wait behind the other's backlog. How many messages may go out, and
+// when, is the reconciler machine's flow control (src/subscriptions/flow-control.ts).
 
 export interface Batch {
   action: SubAction;
@@ -18,6 +19,7 @@ export function takeBatch(
   book: SubscriptionBook,
   batchSize: number,
   cycle: number,
+  prefer: SubAction = 'subscribe',
 ): { batch: Batch | null; book: SubscriptionBook } {
   const subs: string[] = [];
   const unsubs: string[] = [];
@@ -25,10 +27,12 @@ export function takeBatch(
     if (a === 'subscribe') {
       if (subs.length < batchSize) subs.push(s);
     } else if (unsubs.length < batchSize) unsubs.push(s);
-    if (subs.length >= batchSize) break;
+    if ((prefer === 'subscribe' ? subs : unsubs).length >= batchSize) break;
   }
+  const [first, second]: [SubAction, SubAction] = prefer === 'subscribe' ? ['subscribe', 'unsubscribe'] : ['unsubscribe', 'subscribe'];
+  const of = (a: SubAction) => (a === 'subscribe' ? subs : unsubs);
   const batch: Batch | null =
-    subs.length > 0 ? { action: 'subscribe', symbols: subs } : unsubs.length > 0 ? { action: 'unsubscribe', symbols: unsubs } : null;
+    of(first).length > 0 ? { action: first, symbols: of(first) } : of(second).length > 0 ? { action: second, symbols: of(second) } : null;
   if (!batch) return { batch: null, book };
   const pending = { ...book.pending };
   const inFlight: Record<string, InFlight> = { ...book.inFlight };

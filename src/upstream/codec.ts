@@ -12,9 +12,20 @@ export interface ClientMessage {
   params: string;
 }
 
-const SYMBOL_RE = /^[A-Z][A-Z0-9.\-/]{0,15}$/;
+/**
+ * An upper-case ASCII letter (the root: every US listing's root is upper case), then up to 15 ASCII
+ * letters of either case, digits and `.` `-` `/`. Lower case only after the root: the provider's
+ * (CQS) suffixes, preferred `p` (`AMpB`), rights `r`, when-issued `w`; classes and warrants
+ * after a dot (`BRK.B`, `XYZ.WS`). What cannot be a symbol fails: empty, whitespace, a comma
+ * (it would split a channel list), `*` (the wildcard), control or non-ASCII characters, more
+ * than 16 characters.
+ */
+const SYMBOL_RE = /^[A-Z][A-Za-z0-9.\-/]{0,15}$/;
 
-/** Ticker symbols as the upstream spells them: upper case, letters first, a few punctuation marks. */
+/**
+ * Ticker symbols as the upstream spells them. Symbols are CASE-SENSITIVE upstream (`AMpB` and
+ * `AMPB` are two symbols): a symbol is checked as it is, and never upper-cased, here or anywhere.
+ */
 export function isValidSymbol(s: unknown): s is string {
   return typeof s === 'string' && SYMBOL_RE.test(s);
 }
@@ -79,6 +90,7 @@ export type StatusKind =
   | 'auth_success'
   | 'auth_failed'
   | 'auth_timeout'
+  | 'auth_required'
   | 'subscribed'
   | 'unsubscribed'
   | 'max_connections'
@@ -127,6 +139,10 @@ function decodeStatus(ev: Record<string, unknown>): StatusEvent {
       return { kind: 'auth_success', ...base };
     case 'auth_failed':
       return { kind: 'auth_failed', ...base };
+    case 'auth_timeout':
+      return { kind: 'auth_timeout', ...base };
+    case 'auth_required':
+      return { kind: 'auth_required', ...base };
     case 'max_connections':
       return { kind: 'max_connections', ...base };
     case 'force_disconnect':
@@ -141,6 +157,8 @@ function decodeStatus(ev: Record<string, unknown>): StatusEvent {
           .filter((s): s is string => s !== null);
         return { kind: m[1] === 'subscribed' ? 'subscribed' : 'unsubscribed', symbols, ...base };
       }
+      // The provider's spec shows the first status as `success` "Connected Successfully".
+      if (/connected/i.test(message)) return { kind: 'connected', ...base };
       return { kind: 'other', ...base };
     }
     default:
@@ -203,6 +221,8 @@ export function decodeServerFrame(raw: string): DecodedFrame {
 /** Server-side encoders, for the simulator: the exact texts of the protocol page. */
 export const serverEvents = {
   connected: () => ({ ev: 'status', status: 'connected', message: 'Connected Successfully' }),
+  /** The first status as the provider's machine-readable spec shows it. */
+  connectedSuccess: () => ({ ev: 'status', status: 'success', message: 'Connected Successfully' }),
   authSuccess: () => ({ ev: 'status', status: 'auth_success', message: 'authenticated' }),
   authFailed: () => ({ ev: 'status', status: 'auth_failed', message: 'authentication failed' }),
   authTimeout: () => ({ ev: 'status', status: 'error', message: 'No authentication request received.' }),

@@ -37,7 +37,10 @@ describe('loadConfig defaults', () => {
       HTTP_PORT: 8006,
       HTTP_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
-      SUBSCRIBE_BATCH_SIZE: 200,
+      SUBSCRIBE_BATCH_SIZE: 1000,
+      SUBSCRIBE_BURST: 50,
+      SUBSCRIBE_RATE: 20,
+      RECONNECT_PROMPT_MS: 500,
       INSPECT: false,
     });
     expect(Object.keys(config).sort()).toEqual([...names].sort());
@@ -74,7 +77,8 @@ describe('parsers', () => {
     ['HTTP_PORT', 'eighty', /must be an integer/],
     ['HTTP_PORT', '65536', /must be between 0 and 65535, got 65536/],
     ['HTTP_PORT', '-1', /must be between 0 and 65535, got -1/],
-    ['SUBSCRIBE_BATCH_SIZE', '0', /must be between 1 and 5000/],
+    ['SUBSCRIBE_BATCH_SIZE', '0', /must be between 1 and 10000/],
+    ['SUBSCRIBE_BATCH_SIZE', '10001', /must be between 1 and 10000/],
     ['RECONCILE_INTERVAL_MS', '999', /must be between 1000 and 3600000/],
     ['MARKET_SYMBOLS', '49', /must be between 50 and 100000/],
     ['LOG_LEVEL', 'verbose', /must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"/],

@@ -76,8 +76,11 @@ export const numberish = fc.oneof(
 );
 
 export const tickerish = fc.oneof(
-  { weight: 3, arbitrary: fc.stringMatching(/^[A-Z][A-Z0-9.\-/]{0,15}$/) },
-  { weight: 1, arbitrary: fc.constantFrom('AAPL', 'MSFT', 'BRK.B', 'BF/B', 'aapl', ' AAPL', 'AAPL ', 'A'.repeat(17), '1ABC') },
+  { weight: 3, arbitrary: fc.stringMatching(/^[A-Z][A-Za-z0-9.\-/]{0,15}$/) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('AAPL', 'MSFT', 'BRK.B', 'BF/B', 'AMpB', 'BCpC', 'AMPB', 'aapl', ' AAPL', 'AAPL ', 'A'.repeat(17), '1ABC', 'AM,pB'),
+  },
   { weight: 1, arbitrary: nastyString },
   { weight: 1, arbitrary: jsonValue },
 );

@@ -47,14 +47,23 @@ export interface Harness {
 export const fastSettings: PolygonWsInput = {
   connection: {
     backoff: { baseMs: 100, maxMs: 1_000 },
-    policyPenaltyMs: 2_000,
-    maxPolicyPenaltyMs: 16_000,
+    youngDeathMs: 2_000,
     kickPenaltyMs: 10_000,
     stableAfterMs: 20_000,
     heartbeatTimeoutMs: 5_000,
     handshakeTimeoutMs: 3_000,
+    burstWindowMs: 1_000,
+    burstMessages: 3,
   },
-  reconciler: { intervalMs: 30_000, retryMs: 1_000, batchSize: 3, paceMs: 100, emptySetGraceMs: 10_000 },
+  reconciler: {
+    intervalMs: 30_000,
+    retryMs: 1_000,
+    batchSize: 3,
+    maxInFlight: 12,
+    emptySetGraceMs: 10_000,
+    flow: { burstMessages: 2, messagesPerSecond: 10, recoverAfterMs: 10_000, recoverStep: 0.25, minFactor: 1 / 16 },
+  },
+  seed: 7,
 };
 
 export function createHarness(input: PolygonWsInput = fastSettings): Harness {

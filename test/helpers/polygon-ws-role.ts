@@ -15,7 +15,6 @@ export async function startTestPolygonWs(opts: {
     POLYGON_API_KEY: opts.apiKey ?? 'sim-key',
     RECONCILE_INTERVAL_MS: '2000',
     SUBSCRIBE_BATCH_SIZE: '25',
-    SUBSCRIBE_PACE_MS: '20',
     EMPTY_SET_GRACE_MS: '30000',
     LEADER_TTL_MS: '3000',
     POLYGON_WS_CONSUMER: `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
@@ -30,7 +29,7 @@ export async function startTestPolygonWs(opts: {
     httpPort: 0,
     connection: {
       backoff: { baseMs: 50, maxMs: 500 },
-      policyPenaltyMs: 150,
+      youngDeathMs: 1_000,
       kickPenaltyMs: 1_000,
       stableAfterMs: 5_000,
       heartbeatTimeoutMs: 10_000,

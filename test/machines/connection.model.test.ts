@@ -16,7 +16,9 @@ const events: AnyEventObject[] = [
   { type: 'AUTH_FAILED', message: 'authentication failed' },
   { type: 'KICKED', message: 'Maximum number of websocket connections exceeded.' },
   { type: 'UPSTREAM_DROPPED', status: 'slow_consumer', message: 'slow consumer' },
+  { type: 'UPSTREAM_DROPPED', status: 'auth_timeout', message: 'No authentication request received.' },
   { type: 'SOCKET_CLOSED', code: 1008, reason: '' },
+  { type: 'SOCKET_CLOSED', code: 1008, reason: '', recentSendsMs: [1, 2, 3] },
   { type: 'SOCKET_CLOSED', code: 1006, reason: '' },
   { type: 'HEARTBEAT' },
   { type: 'ACKED', subscribed: ['AAPL'], unsubscribed: [] },
@@ -37,10 +39,16 @@ describe('connection statechart, model-based', () => {
         const open = snap.matches('open');
         // The socket lives exactly while `open`.
         expect(Boolean(snap.children.socket), path).toBe(open);
-        if (snap.matches('backoff') || snap.matches('policyBackoff') || snap.matches('kicked')) {
-          expect(snap.context.reconnections, path).toBeGreaterThan(0);
+        if (snap.matches('backoff') || snap.matches('kicked')) {
+          expect(snap.context.lastClose, path).not.toBeNull();
+          // A real wait, never NaN: NaN fires at once, a tight reconnect loop.
+          expect(Number.isFinite(snap.context.nextDelayMs), path).toBe(true);
+          expect(snap.context.nextDelayMs, path).toBeGreaterThanOrEqual(0);
         }
-        if (snap.matches('policyBackoff')) expect(snap.context.policyStrikes, path).toBeGreaterThan(0);
+        if (snap.matches('backoff')) {
+          expect(snap.context.attempt, path).toBeGreaterThan(0);
+          expect(snap.context.nextDelayMs, path).toBeLessThan(snap.context.settings.backoff.maxMs);
+        }
         if (snap.matches('kicked')) {
           expect(snap.context.kicks, path).toBeGreaterThan(0);
           // Never a tight loop after a kick.

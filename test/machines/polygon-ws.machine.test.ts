@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { acked, createHarness, drain, type Harness } from '../helpers/polygon-ws-harness.js';
+import { acked, createHarness, drain, fastSettings, type Harness } from '../helpers/polygon-ws-harness.js';
 
 // The connection and reconciler together, with a scripted socket, an in-memory SET and the
 // simulated clock: the promises of the issue, one by one.
@@ -31,75 +31,203 @@ describe('connection lifecycle', () => {
     expect(h.emitted.some((e) => e.type === 'resubscribing' && e.tickers_count === 4)).toBe(true);
   });
 
-  it('batches and paces: never more than batchSize channels a message, one message per pace delay', async () => {
+  it('flow control: a burst of messages at once, then one per 1/rate s, never more than batchSize channels a message', async () => {
     h = createHarness();
     h.set = Array.from({ length: 10 }, (_, i) => `S${i}`);
     h.handshake();
     await h.flush();
     const sends = () => h.socket().commands.filter((c) => c.type === 'SEND');
-    // batchSize 3: the first batch goes at once, the next only after the pace delay.
-    expect(sends()).toHaveLength(1);
-    h.clock.increment(99);
-    expect(sends()).toHaveLength(1);
-    h.clock.increment(1);
+    // burst 2, 10 messages a second, batchSize 3: two messages at once, the third 100 ms later.
     expect(sends()).toHaveLength(2);
+    h.clock.increment(99);
+    expect(sends()).toHaveLength(2);
+    h.clock.increment(1);
+    expect(sends()).toHaveLength(3);
     for (const c of h.socket().commands) if (c.type === 'SEND') expect(c.symbols.length).toBeLessThanOrEqual(3);
     await drain(h);
     expect(acked(h)).toHaveLength(10);
   });
 
-  it('after a 1008 close: waits the policy penalty, reconnects, re-reads the SET (not memory), and paces slower', async () => {
+  it('a lone change goes out at once, with no wait after an earlier send', async () => {
+    h = createHarness();
+    await goLive(['AAPL']);
+    await h.advance(1_000); // the bucket refills
+    h.socket().commands.length = 0;
+    h.hint({ NIO: true });
+    expect(h.socket().commands).toEqual([{ type: 'SEND', action: 'subscribe', symbols: ['NIO'] }]);
+    h.hint({ IBM: true });
+    expect(h.socket().commands.at(-1)).toEqual({ type: 'SEND', action: 'subscribe', symbols: ['IBM'] });
+  });
+
+  it('subscribes and unsubscribes alternate: neither waits behind the other backlog', async () => {
+    h = createHarness();
+    await goLive(['U1', 'U2', 'U3', 'U4', 'U5', 'U6']);
+    // One token per 100 ms: step the simulated clock by that much so the bucket fills up.
+    for (let i = 0; i < 3; i++) h.clock.increment(100);
+    h.socket().commands.length = 0;
+    const members: Record<string, boolean> = {};
+    for (let i = 1; i <= 6; i++) members[`U${i}`] = false;
+    for (let i = 1; i <= 6; i++) members[`N${i}`] = true;
+    h.hint(members);
+    await h.flush();
+    h.clock.increment(100);
+    h.clock.increment(100);
+    const actions = h.socket().commands.flatMap((c) => (c.type === 'SEND' ? [c.action] : []));
+    expect(actions).toHaveLength(4);
+    for (let i = 1; i < actions.length; i++) expect(actions[i]).not.toBe(actions[i - 1]);
+  });
+
+  it('never more channels unacknowledged than the window; acks open it again', async () => {
+    h = createHarness({ ...fastSettings, reconciler: { ...fastSettings.reconciler, flow: { burstMessages: 100, messagesPerSecond: 100 } } });
+    h.set = Array.from({ length: 30 }, (_, i) => `W${i}`);
+    h.handshake();
+    await h.flush();
+    const inFlight = () => Object.keys(h.rec().getSnapshot().context.book.inFlight).length;
+    expect(inFlight()).toBe(12);
+    h.socket().ackAll();
+    await h.flush();
+    expect(inFlight()).toBe(12);
+    await drain(h);
+    expect(acked(h)).toHaveLength(30);
+  });
+
+  it('after a bare 1008 on a connection that lived: a prompt jittered return, the SET re-read (not memory), no slow-down', async () => {
     h = createHarness();
     await goLive(['AAPL', 'TSLA']);
+    await h.advance(2_000); // past youngDeathMs
     h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '' });
-    expect(h.connState()).toBe('policyBackoff');
+    expect(h.connState()).toBe('backoff');
+    const c = h.conn().getSnapshot().context;
+    expect(c.lastClose).toMatchObject({ cause: 'policy', matured: true });
+    expect(c.nextDelayMs).toBeGreaterThanOrEqual(0);
+    expect(c.nextDelayMs).toBeLessThan(100);
     expect(acked(h)).toEqual([]);
     // While disconnected the SET changes: TSLA leaves, NIO comes.
     h.set = ['AAPL', 'NIO'];
     const before = h.sockets.length;
-    h.clock.increment(1_999);
-    expect(h.sockets.length).toBe(before);
-    h.clock.increment(1);
+    h.clock.increment(c.nextDelayMs);
     expect(h.sockets.length).toBe(before + 1);
     const readsBefore = h.reads;
     h.handshake();
     await h.flush();
     expect(h.reads).toBe(readsBefore + 1);
-    expect(h.rec().getSnapshot().context.paceMultiplier).toBe(2);
+    expect(h.rec().getSnapshot().context.flow.factor).toBe(1);
     await drain(h);
     expect(acked(h)).toEqual(['AAPL', 'NIO']);
-    expect(h.conn().getSnapshot().context.closesByCode['1008']).toBe(1);
   });
 
-  it('repeated 1008 closes grow the penalty up to its ceiling, never beyond', async () => {
+  it('only repeated young deaths escalate the wait; a connection that lives resets it', async () => {
     h = createHarness();
-    const waits: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '' });
-      waits.push(h.conn().getSnapshot().context.nextDelayMs);
-      h.clock.increment(h.conn().getSnapshot().context.nextDelayMs);
+    const ceilings: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      h.handshake();
+      await h.flush();
+      h.socket().send({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+      const c = h.conn().getSnapshot().context;
+      expect(c.lastClose).toMatchObject({ cause: 'network', matured: false });
+      ceilings.push(Math.min(1_000, 100 * 2 ** (c.attempt - 1)));
+      expect(c.nextDelayMs).toBeLessThan(ceilings[i] as number);
+      h.clock.increment(c.nextDelayMs);
     }
-    expect(waits.slice(0, 4)).toEqual([2_000, 4_000, 8_000, 16_000]);
-    expect(Math.max(...waits)).toBe(16_000);
+    expect(ceilings).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+    expect(h.emitted.length).toBeGreaterThan(0);
+    await goLive(['AAPL']);
+    await h.advance(2_000);
+    h.socket().send({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    expect(h.conn().getSnapshot().context.attempt).toBe(1);
+    expect(h.conn().getSnapshot().context.nextDelayMs).toBeLessThan(100);
   });
 
-  it('max_connections: its own state, a long wait, never a tight reconnect loop', async () => {
+  it('a socket that never opens is a failed connect, and escalates like a young death', () => {
+    h = createHarness();
+    h.socket().send({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('connect_failed');
+    h.clock.increment(h.conn().getSnapshot().context.nextDelayMs);
+    h.socket().send({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    expect(h.conn().getSnapshot().context.attempt).toBe(2);
+  });
+
+  it('a 1008 right after a burst of our messages is blamed on our sends: the rate halves at once, then recovers additively', async () => {
+    h = createHarness();
+    await goLive(['AAPL']);
+    const flow = () => h.rec().getSnapshot().context.flow;
+    h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '', recentSendsMs: [5, 10, 900, 4_000] });
+    expect(h.conn().getSnapshot().context.lastClose).toMatchObject({ cause: 'sent_burst', recentSends: 3 });
+    expect(flow().factor).toBe(0.5);
+    // burst 2 × 0.5 = 1: the bucket shrinks with it.
+    expect(flow().tokens).toBeLessThanOrEqual(1);
+    expect(h.rec().getSnapshot().context.metrics.slow_downs).toBe(1);
+    // Two messages (below burstMessages 3) are not a burst: a plain policy close.
+    h.clock.increment(h.conn().getSnapshot().context.nextDelayMs);
+    h.handshake();
+    await h.flush();
+    h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '', recentSendsMs: [5, 10] });
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('policy');
+    expect(flow().factor).toBe(0.5);
+    // Quiet periods of 10 s give back 0.25 each.
+    h.clock.increment(10_000);
+    expect(flow().factor).toBe(0.75);
+    h.clock.increment(10_000);
+    expect(flow().factor).toBe(1);
+    h.clock.increment(30_000);
+    expect(flow().factor).toBe(1);
+    const paces = h.emitted.filter((e) => e.type === 'pace_changed').map((e) => (e.type === 'pace_changed' ? [e.reason, e.factor] : []));
+    expect(paces).toEqual([
+      ['slow_down', 0.5],
+      ['recovered', 0.75],
+      ['recovered', 1],
+    ]);
+  });
+
+  it('a change of pace applies at once: the bucket refills at the new rate from the slow-down on', async () => {
+    h = createHarness();
+    h.set = Array.from({ length: 30 }, (_, i) => `P${i}`);
+    h.handshake();
+    await h.flush();
+    const sends = () => h.socket().commands.filter((c) => c.type === 'SEND').length;
+    expect(sends()).toBe(2);
+    h.clock.increment(50);
+    h.rec().send({ type: 'SLOW_DOWN' }); // 5 messages a second from now: the next token in 200 ms
+    h.clock.increment(100);
+    expect(sends()).toBe(2);
+    h.clock.increment(100);
+    expect(sends()).toBe(3);
+  });
+
+  it('max_connections: its own state, a long jittered wait growing per kick, never a tight reconnect loop', async () => {
     h = createHarness();
     await goLive(['AAPL']);
     h.socket().send({ type: 'KICKED', message: 'Maximum number of websocket connections exceeded.' });
     expect(h.connState()).toBe('kicked');
+    const first = h.conn().getSnapshot().context.nextDelayMs;
+    expect(first).toBeGreaterThanOrEqual(10_000);
+    expect(first).toBeLessThan(15_000);
     const n = h.sockets.length;
-    h.clock.increment(9_999);
+    h.clock.increment(first - 1);
     expect(h.sockets.length).toBe(n);
     h.clock.increment(1);
     expect(h.sockets.length).toBe(n + 1);
     // A second kick doubles the wait.
     h.handshake();
     h.socket().send({ type: 'KICKED', message: 'again' });
-    h.clock.increment(19_999);
-    expect(h.connState()).toBe('kicked');
-    h.clock.increment(1);
-    expect(h.connState()).toBe('connecting');
+    const second = h.conn().getSnapshot().context.nextDelayMs;
+    expect(second).toBeGreaterThanOrEqual(20_000);
+    expect(second).toBeLessThan(30_000);
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('max_connections');
+  });
+
+  it('slow_consumer and force_disconnect return promptly and never slow the sends', async () => {
+    h = createHarness();
+    for (const status of ['slow_consumer', 'force_disconnect'] as const) {
+      await goLive(['AAPL']);
+      await h.advance(2_000);
+      h.socket().send({ type: 'UPSTREAM_DROPPED', status, message: status });
+      const c = h.conn().getSnapshot().context;
+      expect(c.lastClose?.cause).toBe(status);
+      expect(c.nextDelayMs).toBeLessThan(100);
+      expect(h.rec().getSnapshot().context.flow.factor).toBe(1);
+      h.clock.increment(c.nextDelayMs);
+    }
   });
 
   it('auth_failed is terminal: no reconnect however long we wait', async () => {
@@ -111,6 +239,15 @@ describe('connection lifecycle', () => {
     h.clock.increment(24 * 3_600_000);
     expect(h.sockets.length).toBe(n);
     expect(h.conn().getSnapshot().context.lastError).toContain('auth_failed');
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('auth_failed');
+  });
+
+  it('an auth_timeout status is a close of its own cause, and reconnects', async () => {
+    h = createHarness();
+    h.socket().send({ type: 'UPSTREAM_CONNECTED' });
+    h.socket().send({ type: 'UPSTREAM_DROPPED', status: 'auth_timeout', message: 'No authentication request received.' });
+    expect(h.connState()).toBe('backoff');
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('auth_timeout');
   });
 
   it('a silent upstream is declared dead by the heartbeat watchdog', async () => {
@@ -130,33 +267,18 @@ describe('connection lifecycle', () => {
     h.socket().send({ type: 'UPSTREAM_CONNECTED' });
     h.clock.increment(3_000);
     expect(h.connState()).toBe('backoff');
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('handshake_timeout');
   });
 
-  it('backoff grows with failed attempts and resets after a stable period', async () => {
-    h = createHarness();
-    for (let i = 0; i < 4; i++) {
-      h.socket().send({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
-      expect(h.connState()).toBe('backoff');
-      const wait = h.conn().getSnapshot().context.nextDelayMs;
-      expect(wait).toBeLessThan(Math.min(1_000, 100 * 2 ** i));
-      h.clock.increment(wait);
-    }
-    expect(h.conn().getSnapshot().context.attempt).toBe(4);
-    await goLive(['AAPL']);
-    await h.advance(20_000);
-    expect(h.conn().getSnapshot().context.attempt).toBe(0);
-  });
-
-  it('after a stable period the slowed pace returns to normal', async () => {
+  it('kicks are forgotten after a stable period', async () => {
     h = createHarness();
     await goLive(['AAPL']);
-    h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '' });
-    h.clock.increment(2_000);
-    h.handshake();
-    await drain(h);
-    expect(h.rec().getSnapshot().context.paceMultiplier).toBe(2);
+    h.socket().send({ type: 'KICKED', message: 'kick' });
+    h.clock.increment(h.conn().getSnapshot().context.nextDelayMs);
+    await goLive(['AAPL']);
+    expect(h.conn().getSnapshot().context.kicks).toBe(1);
     await h.advance(20_000);
-    expect(h.rec().getSnapshot().context.paceMultiplier).toBe(1);
+    expect(h.conn().getSnapshot().context.kicks).toBe(0);
   });
 });
 
@@ -215,16 +337,19 @@ describe('reconciler', () => {
   it('coalesces a subscribe and an unsubscribe of one symbol still waiting to be sent', async () => {
     h = createHarness();
     await goLive(['A1', 'A2', 'A3']);
-    h.hint({ X1: true, X2: true, X3: true, X4: true }); // batch of 3 goes, X4 waits for the pace
-    await h.flush();
+    await h.advance(1_000);
+    h.socket().commands.length = 0;
+    // Spend the bucket (burst 2), so X4 has to wait for a token.
+    h.hint({ X1: true, X2: true, X3: true, X5: true, X6: true, X7: true });
+    h.hint({ X4: true });
     h.hint({ X4: false });
     h.hint({ X4: true });
     h.hint({ X4: false });
+    h.hint({ X5: false, X6: false, X7: false });
     await drain(h);
-    const sent = h.sockets.flatMap(() => []);
-    expect(sent).toEqual([]);
+    const sent = h.sockets.flatMap((s) => s.commands).concat(h.socket().commands);
+    expect(sent.filter((c) => c.type === 'SEND' && c.symbols.includes('X4'))).toEqual([]);
     expect(acked(h)).toEqual(['A1', 'A2', 'A3', 'X1', 'X2', 'X3']);
-    expect(h.rec().getSnapshot().context.metrics.channels_sent).toBe(6);
   });
 
   it('a missing SET unsubscribes nothing; it is believed only after the grace period', async () => {
@@ -307,8 +432,7 @@ describe('reconciler', () => {
       // The scanner says "unsubscribe T<round>", then it comes back in the SET at once.
       h.hint({ [`T${round}`]: true });
       h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '' });
-      // The policy penalty doubles with each strike: wait for it, however long.
-      while (h.connState() !== 'connecting') h.clock.increment(1_000);
+      while (h.connState() !== 'connecting') h.clock.increment(100);
       h.handshake();
       await drain(h);
     }

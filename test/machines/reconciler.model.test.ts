@@ -16,9 +16,10 @@ const read = (members: string[]): AnyEventObject => ({
 });
 
 const events: AnyEventObject[] = [
-  { type: 'CONNECTED', paceMultiplier: 1 },
+  { type: 'CONNECTED' },
   { type: 'DISCONNECTED' },
-  { type: 'PACE', paceMultiplier: 2 },
+  { type: 'SLOW_DOWN' },
+  { type: 'RATE_CHANGED' },
   { type: 'ACKED', subscribed: ['AAPL'], unsubscribed: [] },
   { type: 'ACKED', subscribed: [], unsubscribed: ['AAPL'] },
   { type: 'FORCE' },
@@ -52,7 +53,16 @@ describe('reconciler statechart, model-based', () => {
         }
         // What waits to be sent is exactly what the book still needs.
         for (const [sym, action] of Object.entries(book.pending)) expect(neededAction(book, sym), `${path}: ${sym}`).toBe(action);
-        if (snap.matches({ outbox: 'cooling' })) expect(metrics.batches_sent, path).toBeGreaterThan(0);
+        // The bucket never holds more than its burst, nor less than nothing; the factor stays in (0, 1].
+        const { flow, settings } = snap.context;
+        expect(flow.tokens, path).toBeGreaterThanOrEqual(0);
+        expect(flow.tokens, path).toBeLessThanOrEqual(settings.flow.burstMessages);
+        expect(flow.factor, path).toBeGreaterThan(0);
+        expect(flow.factor, path).toBeLessThanOrEqual(1);
+        if (snap.matches({ pace: 'steady' })) expect(flow.factor, path).toBe(1);
+        if (snap.matches({ bucket: 'refilling' })) expect(metrics.batches_sent + metrics.slow_downs, path).toBeGreaterThan(0);
+        // Never more unacknowledged channels than the window.
+        expect(Object.keys(book.inFlight).length, path).toBeLessThanOrEqual(settings.maxInFlight);
         // The SET is the only source: desired is unknown until a read after the last connect.
         if (snap.matches({ link: { online: 'inSync' } })) expect(book.desired, path).not.toBeNull();
       },

@@ -22,10 +22,23 @@ describe('subscription events', () => {
   });
 
   it('parses entries at the edge: missing fields, unknown actions, non-ASCII symbols', () => {
-    expect(parseEntry('1-0', ['symbol', 'aapl', 'action', 'Subscribe'])).toEqual({ id: '1-0', symbol: 'AAPL', action: 'subscribe' });
+    expect(parseEntry('1-0', ['symbol', 'AAPL', 'action', 'Subscribe'])).toEqual({ id: '1-0', symbol: 'AAPL', action: 'subscribe' });
     expect(parseEntry('1-1', ['action', 'subscribe'])).toMatchObject({ reason: 'missing_symbol' });
     expect(parseEntry('1-2', ['symbol', 'AAPL'])).toMatchObject({ reason: 'missing_action' });
     expect(parseEntry('1-3', ['symbol', 'AAPL', 'action', 'explode'])).toMatchObject({ reason: 'unknown_action' });
     expect(parseEntry('1-4', ['symbol', 'ß', 'action', 'subscribe'])).toMatchObject({ reason: 'invalid_symbol' });
+  });
+
+  it('keeps a symbol as the provider spells it: preferreds and classes, never upper-cased', () => {
+    expect(parseEntry('2-0', ['symbol', 'AMpB', 'action', 'subscribe'])).toEqual({ id: '2-0', symbol: 'AMpB', action: 'subscribe' });
+    expect(parseEntry('2-1', ['symbol', 'BCpC', 'action', 'unsubscribe'])).toEqual({ id: '2-1', symbol: 'BCpC', action: 'unsubscribe' });
+    expect(parseEntry('2-2', ['symbol', 'BRK.B', 'action', 'subscribe'])).toEqual({ id: '2-2', symbol: 'BRK.B', action: 'subscribe' });
+    expect(parseEntry('2-3', ['symbol', ' AMpB ', 'action', 'subscribe'])).toMatchObject({ symbol: 'AMpB' });
+    // AMPB is another symbol, kept as it is too.
+    expect(parseEntry('2-4', ['symbol', 'AMPB', 'action', 'subscribe'])).toMatchObject({ symbol: 'AMPB' });
+    // What cannot be a symbol is refused, not repaired: no root in lower case, no comma, no ß → SS.
+    for (const bad of ['aapl', 'amPB', 'AM,pB', 'AMpB*', 'AMßB', 'AM\u0000pB', 'A'.repeat(17)]) {
+      expect(parseEntry('2-5', ['symbol', bad, 'action', 'subscribe'])).toEqual({ id: '2-5', reason: 'invalid_symbol' });
+    }
   });
 });

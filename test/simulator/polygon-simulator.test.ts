@@ -8,9 +8,11 @@ import ts from 'typescript';
 import { WebSocket } from 'ws';
 import { decodeServerFrame, serverEvents } from '../../src/upstream/codec.js';
 import {
+  SHUTDOWN_CLOSE_CODE,
   startPolygonSimulator,
   type PolygonSimulator,
   type PolygonSimulatorOptions,
+  type Schedule1008Range,
 } from '../../src/simulator/polygon-simulator.js';
 import { eventually } from '../helpers/wait.js';
 import { SimClient, type StatusLike } from './sim-client.js';
@@ -58,6 +60,23 @@ describe('polygon simulator: connection and auth', () => {
     expect(JSON.parse(c.raw[0] ?? '')).toEqual([{ ev: 'status', status: 'connected', message: 'Connected Successfully' }]);
     expect(sim.stats().connectionsTotal).toBe(1);
     expect(sim.stats().openConnections).toBe(1);
+  });
+
+  it("greets with the spec's `success` variant of the first status when asked, and switches at runtime", async () => {
+    const sim = await start({ firstStatus: 'success' });
+    const c = await connect(sim);
+    await eventually(() => c.raw.length > 0, 'first frame');
+    expect(JSON.parse(c.raw[0] ?? '')).toEqual([{ ev: 'status', status: 'success', message: 'Connected Successfully' }]);
+    expect(JSON.parse(c.raw[0] ?? '')).toEqual([serverEvents.connectedSuccess()]);
+    expect(decodeServerFrame(c.raw[0] ?? '').rejected).toEqual([]);
+    await c.auth();
+    expect(sim.stats()).toMatchObject({ successGreetings: 1, authSuccess: 1 });
+
+    sim.setFirstStatus('connected');
+    const d = await connect(sim);
+    await eventually(() => d.raw.length > 0, 'first frame');
+    expect(JSON.parse(d.raw[0] ?? '')).toEqual([serverEvents.connected()]);
+    expect(sim.stats().successGreetings).toBe(1);
   });
 
   it('authenticates a known key', async () => {
@@ -126,8 +145,9 @@ describe('polygon simulator: subscriptions', () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]?.symbols).toEqual(['AAPL', 'MSFT', 'TSLA']);
     expect(seen[0]?.connId).toBe(sim.liveConnectionId());
-    // The codec reads the ack the way the client will.
-    const decoded = decodeServerFrame(c.raw[c.raw.length - 1] ?? '');
+    // The codec reads the ack the way the client will (an aggregate frame may have followed it).
+    const ackRaw = c.raw[c.frames.indexOf(ackFrames[0])] ?? '';
+    const decoded = decodeServerFrame(ackRaw);
     expect(decoded.statuses.flatMap((s) => s.symbols ?? [])).toEqual(['AAPL', 'MSFT', 'TSLA']);
     expect(sim.stats()).toMatchObject({ subscribeMessages: 1, channelsSubscribed: 3, maxChannelsPerMessage: 3, acksSent: 3 });
     const log = sim.clientMessages();
@@ -186,7 +206,9 @@ describe('polygon simulator: aggregates', () => {
     for (const a of c1.aggregates().concat(c2.aggregates())) {
       for (const f of AGG_FIELDS) expect(a[f], `field ${f}`).toBeDefined();
       for (const f of AGG_FIELDS.filter((x) => x !== 'sym')) expect(Number.isFinite(a[f]), `field ${f}`).toBe(true);
-      expect((a.e as number) - (a.s as number)).toBe(1000);
+      // The window an event claims is the one it was built from: the tick's interval (50 ms here, 1000 by default).
+      expect((a.e as number) - (a.s as number)).toBe(50);
+      expect((a.e as number) % 50).toBe(0);
       expect(a.h as number).toBeGreaterThanOrEqual(Math.max(a.o as number, a.c as number));
       expect(a.l as number).toBeLessThanOrEqual(Math.min(a.o as number, a.c as number));
     }
@@ -271,11 +293,122 @@ describe('polygon simulator: faults', () => {
     const sim = await start({ schedule1008EveryMs: 100 });
     const c = await authed(sim);
     expect(await c.waitClosed()).toBe(1008);
+    expect(c.closeReason).toBe('policy violation');
     await eventually(() => (sim.stats().closesByCode['1008'] ?? 0) >= 1, '1008 counted');
+    expect(sim.stats().scheduled1008Closes).toBeGreaterThanOrEqual(1);
     sim.setSchedule1008(null);
     const d = await authed(sim);
     await sleep(400);
     expect(d.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('storms with bare 1008 closes after gaps drawn within a range, until the storm is stopped', async () => {
+    const minMs = 150;
+    const maxMs = 300;
+    const sim = await start({ schedule1008EveryMs: { minMs, maxMs } });
+    const closes: { at: number; code: number; reason: string }[] = [];
+    sim.on('closed', (_id, code, at, reason) => closes.push({ at, code, reason }));
+    // Reconnects and authenticates the moment a socket closes (auth on open, as the official JS and
+    // Go clients do), so that every scheduled close finds a connection to close.
+    let reconnect = true;
+    const sockets: WebSocket[] = [];
+    const frames: string[] = [];
+    const open = () => {
+      const ws = new WebSocket(sim.url);
+      sockets.push(ws);
+      ws.on('open', () => ws.send(JSON.stringify({ action: 'auth', params: 'sim-key' })));
+      ws.on('message', (data) => frames.push(data.toString()));
+      ws.on('error', () => undefined);
+      ws.on('close', () => {
+        if (reconnect) open();
+      });
+    };
+    try {
+      open();
+      await eventually(() => closes.length >= 6, 'six scheduled closes');
+    } finally {
+      reconnect = false;
+      sim.setSchedule1008(null);
+    }
+    for (const c of closes) expect(c).toMatchObject({ code: 1008, reason: 'policy violation' });
+    // Bare closes: no status ever told a client why.
+    const statuses = frames.flatMap((f) => decodeServerFrame(f).statuses.map((st) => st.status));
+    expect(new Set(statuses)).toEqual(new Set(['connected', 'auth_success']));
+    const gaps = closes.slice(1).map((c, i) => c.at - (closes[i]?.at ?? 0));
+    // A timer never fires early and each gap is drawn when the previous close fired; the slack
+    // covers a late close handshake, and generously a busy machine.
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThanOrEqual(minMs - 60);
+      expect(gap).toBeLessThanOrEqual(maxMs + 500);
+    }
+    // Drawn anew each time, not a fixed interval (seed 42 draws gaps from 160 to 290 ms).
+    expect(Math.max(...gaps) - Math.min(...gaps)).toBeGreaterThan(40);
+    await eventually(() => sim.stats().scheduled1008Closes === closes.length, 'every scheduled close counted');
+    expect(sim.stats().closesByCode['1008']).toBe(closes.length);
+
+    for (const ws of sockets) ws.terminate();
+    await eventually(() => sockets.every((ws) => ws.readyState === WebSocket.CLOSED), 'storm sockets closed');
+    const c = await authed(sim);
+    await sleep(2 * maxMs + 100);
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("draws the storm's gaps from a stream of their own: a seed loses the same acks with or without a storm", async () => {
+    const lostAcks = async (storm: Schedule1008Range | null) => {
+      const sim = await start({ seed: 7, dropAckProbability: 0.5, schedule1008EveryMs: storm });
+      const c = await authed(sim);
+      const batch = (from: number) => Array.from({ length: 20 }, (_, i) => `A.S${from + i}`).join(',');
+      c.send({ action: 'subscribe', params: batch(0) });
+      await eventually(() => sim.stats().acksSent + sim.stats().acksDropped === 20, 'first batch acked or lost');
+      // Each arming draws a gap: far away, so no close happens, but the storm's stream moves on.
+      if (storm) for (let i = 0; i < 5; i++) sim.setSchedule1008(storm);
+      c.send({ action: 'subscribe', params: batch(20) });
+      await eventually(() => sim.stats().acksSent + sim.stats().acksDropped === 40, 'second batch acked or lost');
+      expect(c.ws.readyState).toBe(WebSocket.OPEN);
+      const acked = sim.acknowledged();
+      return [...sim.subscriptions()].filter((s) => !acked.has(s)).sort();
+    };
+    const calm = await lostAcks(null);
+    const stormy = await lostAcks({ minMs: 60_000, maxMs: 120_000 });
+    expect(calm.length).toBeGreaterThan(0);
+    expect(calm.length).toBeLessThan(40);
+    expect(stormy).toEqual(calm);
+  });
+
+  it('refuses a storm range that is reversed, starts at zero or is not a number', async () => {
+    await expect(startPolygonSimulator({ schedule1008EveryMs: { minMs: 300, maxMs: 150 } })).rejects.toThrow(RangeError);
+    const sim = await start();
+    expect(() => sim.setSchedule1008({ minMs: 0, maxMs: 100 })).toThrow(RangeError);
+    expect(() => sim.setSchedule1008({ minMs: Number.NaN, maxMs: 100 })).toThrow(RangeError);
+  });
+
+  it('lets connections die young: a bare 1008 that long after auth_success, for those authenticated from then on', async () => {
+    const sim = await start({ apiKeys: ['k1', 'k2', 'k3'], dieYoungAfterMs: 200 });
+    const authAt = new Map<string, number>();
+    const closedAt = new Map<string, { at: number; code: number; reason: string }>();
+    sim.on('authenticated', (id, at) => authAt.set(id, at));
+    sim.on('closed', (id, code, at, reason) => closedAt.set(id, { at, code, reason }));
+
+    const a = await authed(sim, 'k1');
+    expect(await a.waitClosed()).toBe(1008);
+    expect(a.closeReason).toBe('policy violation');
+    expect(a.statuses().map((st) => st.status)).toEqual(['connected', 'auth_success']);
+    const idA = sim.connections()[0]?.id ?? '';
+    await eventually(() => closedAt.get(idA), 'closed event');
+    const lived = (closedAt.get(idA)?.at ?? 0) - (authAt.get(idA) ?? 0);
+    expect(lived).toBeGreaterThanOrEqual(190);
+    expect(lived).toBeLessThan(200 + 3000);
+    expect(closedAt.get(idA)).toMatchObject({ code: 1008, reason: 'policy violation' });
+
+    sim.setDieYoung(null);
+    const b = await authed(sim, 'k2');
+    sim.setDieYoung(150);
+    const c = await authed(sim, 'k3');
+    expect(await c.waitClosed()).toBe(1008);
+    // b authenticated while no age limit was set: it outlives both limits.
+    await sleep(400);
+    expect(b.ws.readyState).toBe(WebSocket.OPEN);
+    expect(sim.stats()).toMatchObject({ youngDeaths: 2, closesByCode: { '1008': 2 } });
   });
 
   it('closes one connection with 1008 on demand', async () => {
@@ -379,11 +512,82 @@ describe('polygon simulator: faults', () => {
     expect(sim.clientMessages().filter((m) => m.action === 'malformed')).toHaveLength(5);
   });
 
-  it('closes a client that floods it with messages, when a limit is set', async () => {
+  it('closes with a bare 1008 a client that floods it with subscribe messages, the excess unapplied', async () => {
     const sim = await start({ maxMessagesPerSecond: 5 });
+    const reasons: string[] = [];
+    sim.on('closed', (_id, code, _at, reason) => reasons.push(`${code} ${reason}`));
     const c = await authed(sim);
+    const id = sim.liveConnectionId();
     for (let i = 0; i < 20; i++) c.send({ action: 'subscribe', params: `A.S${i}` });
     expect(await c.waitClosed()).toBe(1008);
+    expect(c.closeReason).toBe('policy violation');
+    // Nothing but the acks of the five messages within the limit: no status says why.
+    const allowed = ['S0', 'S1', 'S2', 'S3', 'S4'];
+    expect(c.statuses().map((st) => st.message)).toEqual([
+      'Connected Successfully',
+      'authenticated',
+      ...allowed.map((s) => `subscribed to: A.${s}`),
+    ]);
+    expect([...sim.subscriptions(id)].sort()).toEqual(allowed);
+    expect([...sim.acknowledged(id)].sort()).toEqual(allowed);
+    expect(sim.stats()).toMatchObject({ floodCloses: 1, subscribeMessages: 5, channelsSubscribed: 5 });
+    await eventually(() => reasons.length === 1, 'closed event');
+    expect(reasons).toEqual(['1008 policy violation']);
+
+    // 0 lifts the limit at runtime.
+    sim.setMaxMessagesPerSecond(0);
+    const d = await authed(sim);
+    for (let i = 0; i < 20; i++) d.send({ action: 'subscribe', params: `A.S${i}` });
+    await d.waitMessage('subscribed to: A.S19');
+    expect(d.ws.readyState).toBe(WebSocket.OPEN);
+    expect(sim.stats().floodCloses).toBe(1);
+  });
+
+  it('counts only subscribe/unsubscribe messages against the limit, set at runtime, over the last 1000 ms', async () => {
+    const sim = await start();
+    sim.setMaxMessagesPerSecond(2);
+    const c = await authed(sim);
+    const id = sim.liveConnectionId();
+    // Auth (again) and malformed frames are no control messages: they never count.
+    for (let i = 0; i < 3; i++) c.send({ action: 'auth', params: 'sim-key' });
+    for (let i = 0; i < 3; i++) c.send('not json');
+    c.send({ action: 'subscribe', params: 'A.S1' });
+    c.send({ action: 'subscribe', params: 'A.S2' });
+    await c.waitMessage('subscribed to: A.S2');
+    expect(c.statuses().filter((st) => st.message === 'invalid message')).toHaveLength(3);
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+
+    // Both left the window well over a second ago (they reached the server before their acks came back).
+    await sleep(1100);
+    c.send({ action: 'subscribe', params: 'A.S3' });
+    await c.waitMessage('subscribed to: A.S3');
+    c.send({ action: 'unsubscribe', params: 'A.S3' });
+    await c.waitMessage('unsubscribed to: A.S3');
+    c.send({ action: 'subscribe', params: 'A.S4' });
+    expect(await c.waitClosed()).toBe(1008);
+    expect(c.closeReason).toBe('policy violation');
+    expect(c.statuses().filter((st) => st.status === 'error').map((st) => st.message)).toEqual(Array(3).fill('invalid message'));
+    expect(c.statuses().some((st) => st.message === 'subscribed to: A.S4')).toBe(false);
+    expect([...sim.subscriptions(id)].sort()).toEqual(['S1', 'S2']);
+    expect(sim.stats()).toMatchObject({ floodCloses: 1, subscribeMessages: 3, unsubscribeMessages: 1 });
+  });
+
+  it('slides its one-second window: a burst that straddles a fresh second is still caught', async () => {
+    const sim = await start({ maxMessagesPerSecond: 2 });
+    const c = await authed(sim);
+    const id = sim.liveConnectionId();
+    c.send({ action: 'subscribe', params: 'A.S1' });
+    await c.waitMessage('subscribed to: A.S1');
+    await sleep(700);
+    c.send({ action: 'subscribe', params: 'A.S2' });
+    await c.waitMessage('subscribed to: A.S2');
+    await sleep(400);
+    // S1 is over a second old, S2 some 400 ms: S3 makes two within the last second, S4 three. A
+    // window restarted at S3 (over a second after S1) would have let S4 through.
+    c.send({ action: 'subscribe', params: 'A.S3' });
+    c.send({ action: 'subscribe', params: 'A.S4' });
+    expect(await c.waitClosed()).toBe(1008);
+    expect([...sim.subscriptions(id)].sort()).toEqual(['S1', 'S2', 'S3']);
     expect(sim.stats().floodCloses).toBe(1);
   });
 
@@ -417,18 +621,24 @@ describe('polygon simulator: faults', () => {
 });
 
 describe('polygon simulator: shutdown', () => {
-  it('close() closes every socket with 1001 and is idempotent', async () => {
+  it('close() closes every socket with 1012 (service restart: the official clients reconnect) and is idempotent', async () => {
     const sim = await startPolygonSimulator({ aggregateIntervalMs: 20, schedule1008EveryMs: 60_000 });
     const closed: string[] = [];
-    sim.on('closed', (id) => closed.push(id));
+    const reasons = new Set<string>();
+    sim.on('closed', (id, _code, _at, reason) => {
+      closed.push(id);
+      reasons.add(reason);
+    });
     const a = await SimClient.connect(sim.url);
     const b = await SimClient.connect(sim.url);
     await a.auth();
     await b.waitMessage('Connected Successfully');
     await Promise.all([sim.close(), sim.close()]);
-    expect(await a.waitClosed()).toBe(1001);
-    expect(await b.waitClosed()).toBe(1001);
+    expect(SHUTDOWN_CLOSE_CODE).toBe(1012);
+    expect(await a.waitClosed()).toBe(SHUTDOWN_CLOSE_CODE);
+    expect(await b.waitClosed()).toBe(SHUTDOWN_CLOSE_CODE);
     expect(closed).toHaveLength(2);
+    expect([...reasons]).toEqual(['server shutting down']);
     expect(sim.stats().openConnections).toBe(0);
     await expect(SimClient.connect(sim.url)).rejects.toThrow();
   });
@@ -458,15 +668,33 @@ import { WebSocket } from 'ws';
 import { startPolygonSimulator } from './src/simulator/polygon-simulator.js';
 const sim = await startPolygonSimulator({
   aggregateIntervalMs: 20, pingIntervalMs: 30, schedule1008EveryMs: 120000, malformedEveryMs: 50,
-  ackDelayMs: 120000, authTimeoutMs: 120000,
+  ackDelayMs: 120000, authTimeoutMs: 120000, maxMessagesPerSecond: 10,
+});
+// The jittered storm's and the young deaths' timers, pending too.
+const sim2 = await startPolygonSimulator({
+  aggregateIntervalMs: 0, schedule1008EveryMs: { minMs: 120000, maxMs: 130000 }, dieYoungAfterMs: 120000,
+});
+// Aggregates held back by a two-minute lateness: a pending delivery, and the market's own tick.
+const sim3 = await startPolygonSimulator({
+  aggregateIntervalMs: 20, minuteAggregateIntervalMs: 40, lateness: { minMs: 120000, maxMs: 120000 },
 });
 const open = (url) => new Promise((res, rej) => { const w = new WebSocket(url); w.on('open', () => res(w)); w.on('error', rej); });
 const a = await open(sim.url);
 const b = await open(sim.url); // never authenticates: its auth timer is pending
 a.send(JSON.stringify({ action: 'auth', params: 'sim-key' }));
 a.send(JSON.stringify({ action: 'subscribe', params: 'A.AAPL' })); // its ack is pending for 2 minutes
-while (sim.stats().subscribeMessages < 1 || sim.stats().malformedSent < 1) await new Promise((r) => setTimeout(r, 10));
-await sim.close();
+const y = await open(sim2.url);
+y.send(JSON.stringify({ action: 'auth', params: 'sim-key' }));
+const l = await open(sim3.url);
+l.send(JSON.stringify({ action: 'auth', params: 'sim-key' }));
+l.send(JSON.stringify({ action: 'subscribe', params: 'A.AAPL,AM.AAPL,T.AAPL' }));
+while (
+  sim.stats().subscribeMessages < 1 || sim.stats().malformedSent < 1 || sim2.stats().authSuccess < 1 ||
+  sim3.stats().tradesSent < 3
+) {
+  await new Promise((r) => setTimeout(r, 10));
+}
+await Promise.all([sim.close(), sim2.close(), sim3.close()]);
 console.log('closed');
 `,
       );

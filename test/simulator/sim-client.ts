@@ -20,6 +20,7 @@ export class SimClient {
   pings = 0;
   pongs = 0;
   closeCode: number | null = null;
+  closeReason: string | null = null;
   private readonly opened: Promise<void>;
 
   constructor(url: string) {
@@ -35,8 +36,9 @@ export class SimClient {
     });
     this.ws.on('ping', () => this.pings++);
     this.ws.on('pong', () => this.pongs++);
-    this.ws.on('close', (code) => {
+    this.ws.on('close', (code, reason) => {
       this.closeCode = code;
+      this.closeReason = reason.toString('utf8');
     });
     this.ws.on('error', () => undefined);
     this.opened = new Promise((resolve, reject) => {

@@ -37,8 +37,15 @@ const fullAggregate = {
   e: 1_700_000_001_000,
 };
 
-/** Upper-case symbols as the upstream spells them. */
-const symbolArb = fc.stringMatching(/^[A-Z][A-Z0-9.\-/]{0,15}$/);
+/**
+ * Symbols as the upstream spells them (case-sensitive): an upper-case root, then letters of
+ * either case, digits and `.` `-` `/`; half of them built the provider's (CQS) way, a root and a
+ * suffix such as a preferred `p` (`AMpB`) or a class after a dot (`BRK.B`).
+ */
+const rootArb = fc.stringMatching(/^[A-Z]{1,5}$/);
+const suffixArb = fc.constantFrom('', 'p', 'pA', 'pB', 'pC', '.A', '.B', '.WS', '.WS.A', '.U', 'r', 'w', 'rw', 'pw', 'pAw', '.CL', 'p.CL', 'pA.CL', '.WD');
+const providerSymbolArb = fc.tuple(rootArb, suffixArb).map(([root, suffix]) => root + suffix);
+const symbolArb = fc.oneof(providerSymbolArb, fc.stringMatching(/^[A-Z][A-Za-z0-9.\-/]{0,15}$/));
 
 describe('decodeServerFrame: status events of the protocol page', () => {
   const cases: [string, ReturnType<typeof status>, StatusKind][] = [
@@ -100,6 +107,11 @@ describe('decodeServerFrame: status events of the protocol page', () => {
     expect(out.statuses[0]?.symbols).toEqual(['AAPL', 'MSFT', 'BRK.B']);
   });
 
+  it('an ack of preferreds and classes yields their symbols as spelled', () => {
+    const out = decodeServerFrame(frame(status('success', 'subscribed to: A.AMpB,A.BCpC,A.BRK.B,A.AAPL')));
+    expect(out.statuses[0]?.symbols).toEqual(['AMpB', 'BCpC', 'BRK.B', 'AAPL']);
+  });
+
   it('an ack for no A channel at all is still an ack, of nothing', () => {
     const out = decodeServerFrame(frame(status('success', 'subscribed to: T.AAPL')));
     expect(out.statuses).toEqual([{ kind: 'subscribed', status: 'success', message: 'subscribed to: T.AAPL', symbols: [] }]);
@@ -159,12 +171,24 @@ describe('decodeServerFrame: aggregates', () => {
   });
 
   it.each([
-    ['lower case', 'aapl'],
+    ['lower case from its first letter', 'aapl'],
+    ['a lower-case root', 'amPB'],
     ['empty', ''],
     ['a digit first', '1ABC'],
+    ['a dot first', '.B'],
     ['too long', 'A'.repeat(17)],
     ['a space', 'BRK B'],
+    ['a leading space', ' AAPL'],
+    ['a trailing tab', 'AAPL\t'],
+    ['a newline', 'AM\npB'],
     ['a comma', 'A,B'],
+    ['the wildcard', '*'],
+    ['a star', 'A*'],
+    ['a control character', 'AM\u0000pB'],
+    ['a DEL', 'AMpB\u007f'],
+    ['non-ASCII', 'AMßB'],
+    ['a full-width letter', 'AＡPL'],
+    ['a Cyrillic look-alike', 'АAPL'],
     ['a number', 42],
     ['missing', undefined],
   ])('rejects a symbol that is %s', (_name, sym) => {
@@ -177,6 +201,14 @@ describe('decodeServerFrame: aggregates', () => {
     for (const sym of ['BRK.B', 'BF-B', 'TEST/WS', 'A', 'ABCDEFGHIJKLMNOP']) {
       expect(decodeServerFrame(frame({ ...fullAggregate, sym })).aggregates[0]?.sym).toBe(sym);
     }
+  });
+
+  it('accepts preferreds and classes as the provider spells them, case kept', () => {
+    const syms = ['AMpB', 'BCpC', 'BRK.B', 'AAPL', 'AMPB', 'ABRpD', 'XYZ.WS', 'XYZ.WS.A', 'ACpA.CL', 'GRPw', 'CELGr', 'Ap', 'ABCDEFGHIJKLMNOp'];
+    const out = decodeServerFrame(frame(...syms.map((sym) => ({ ...fullAggregate, sym }))));
+    expect(out.rejected).toEqual([]);
+    expect(out.aggregates.map((a) => a.sym)).toEqual(syms);
+    expect(out.aggregates.map((a) => a.raw.sym)).toEqual(syms);
   });
 });
 
@@ -313,6 +345,65 @@ describe('decodeServerFrame: hostile input', () => {
   });
 });
 
+describe('isValidSymbol: the forms of the provider in, what cannot be a symbol out', () => {
+  const BAD_CHAR = /[\s,*]|[^\x21-\x7e]/;
+
+  it('property: every symbol built the way the provider builds them is valid, and decodes as itself', () => {
+    fc.assert(
+      fc.property(providerSymbolArb, (sym) => {
+        expect(isValidSymbol(sym)).toBe(true);
+        expect(decodeServerFrame(frame({ ...fullAggregate, sym })).aggregates[0]?.sym).toBe(sym);
+        expect(symbolOfChannel(channelOf(sym))).toBe(sym);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('property: case is part of the symbol: a symbol and its upper-cased spelling are each kept as they are', () => {
+    fc.assert(
+      fc.property(rootArb, fc.constantFrom('p', 'pA', 'pB', 'pC', 'r', 'w', 'pAw'), (root, suffix) => {
+        const sym = root + suffix;
+        const upper = sym.toUpperCase();
+        expect(upper).not.toBe(sym);
+        const out = decodeServerFrame(frame({ ...fullAggregate, sym }, { ...fullAggregate, sym: upper }));
+        expect(out.aggregates.map((a) => a.sym)).toEqual([sym, upper]);
+        const ack = decodeServerFrame(frame(status('success', `subscribed to: ${channelOf(sym)},${channelOf(upper)}`)));
+        expect(ack.statuses[0]?.symbols).toEqual([sym, upper]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('property: a valid symbol is 1 to 16 printable ASCII characters, an upper-case letter first, no space, comma or star', () => {
+    const anyText = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.string({ maxLength: 20, unit: 'binary' }),
+      fc.string({ maxLength: 20, unit: fc.constantFrom(...'AZaz09.-/,* \t\n\u0000\u007fßＡА'.split('')) }),
+      symbolArb,
+    );
+    fc.assert(
+      fc.property(anyText, (s) => {
+        const shaped = s.length >= 1 && s.length <= 16 && /^[A-Z]/.test(s);
+        // What cannot be a symbol never passes…
+        if (isValidSymbol(s)) expect(shaped && !BAD_CHAR.test(s)).toBe(true);
+        // …and letters of either case, digits and . - / after an upper-case letter always do.
+        if (shaped && /^[A-Za-z0-9.\-/]+$/.test(s)) expect(isValidSymbol(s)).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('property: a valid symbol never splits a channel list', () => {
+    fc.assert(
+      fc.property(fc.array(symbolArb, { minLength: 1, maxLength: 20 }), (symbols) => {
+        const params = symbols.map((s) => channelOf(s)).join(',');
+        expect(splitChannels(params).map((c) => symbolOfChannel(c))).toEqual(symbols);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('client messages', () => {
   it('encodeAuth is the auth message of the page, and decodes back', () => {
     expect(JSON.parse(encodeAuth('KEY123'))).toEqual({ action: 'auth', params: 'KEY123' });
@@ -352,7 +443,18 @@ describe('client messages', () => {
     expect(symbolOfChannel('A.')).toBeNull();
     expect(symbolOfChannel('AAPL')).toBeNull();
     expect(symbolOfChannel('AM.AAPL', 'AM')).toBe('AAPL');
+    expect(symbolOfChannel('A.AMpB')).toBe('AMpB');
+    expect(symbolOfChannel('A.BCpC')).toBe('BCpC');
+    expect(symbolOfChannel('A.aapl')).toBeNull();
     expect(channelOf('AAPL')).toBe(`${AGGREGATE_EVENT}.AAPL`);
+    expect(channelOf('AMpB')).toBe(`${AGGREGATE_EVENT}.AMpB`);
+  });
+
+  it('encodes preferreds and classes into channels as spelled', () => {
+    expect(JSON.parse(encodeSubscription('subscribe', ['AMpB', 'BCpC', 'BRK.B', 'AAPL']))).toEqual({
+      action: 'subscribe',
+      params: 'A.AMpB,A.BCpC,A.BRK.B,A.AAPL',
+    });
   });
 
   it('property: subscriptions round-trip through decodeClientMessage, splitChannels and symbolOfChannel', () => {
@@ -378,6 +480,7 @@ describe('client messages', () => {
 describe('serverEvents: what the simulator sends decodes to the right kinds', () => {
   const expected: [keyof typeof serverEvents, StatusKind][] = [
     ['connected', 'connected'],
+    ['connectedSuccess', 'connected'],
     ['authSuccess', 'auth_success'],
     ['authFailed', 'auth_failed'],
     ['authTimeout', 'auth_timeout'],
@@ -394,6 +497,17 @@ describe('serverEvents: what the simulator sends decodes to the right kinds', ()
   it.each(expected)('%s → %s', (name, kind) => {
     const make = serverEvents[name] as () => Record<string, unknown>;
     const out = decodeServerFrame(frame(make()));
+    expect(out.rejected).toEqual([]);
+    expect(out.statuses.map((s) => s.kind)).toEqual([kind]);
+  });
+
+  it.each([
+    ['auth_timeout', 'No authentication request received.', 'auth_timeout'],
+    ['auth_required', 'subscribe requires authentication', 'auth_required'],
+    ['success', 'Connected Successfully', 'connected'],
+    ['something_new', 'a status no document lists', 'other'],
+  ] as const)('the status %s (%s) decodes to %s, never a rejection', (st, message, kind) => {
+    const out = decodeServerFrame(frame(status(st, message)));
     expect(out.rejected).toEqual([]);
     expect(out.statuses.map((s) => s.kind)).toEqual([kind]);
   });

@@ -54,6 +54,8 @@ describe('dashboard in Chromium', () => {
       gap,
       desired: 40,
       acknowledged: 40 - gap,
+      coverage: (40 - gap) / 40,
+      availability: gap === 0 ? 0.9987 : 0.9,
       last_reconciliation: new Date().toISOString(),
       reconnections: 0,
       updated_at: updatedAt.toISOString(),
@@ -125,6 +127,31 @@ describe('dashboard in Chromium', () => {
     expect(await page.getAttribute(cell, 'class')).toContain('flash-up');
   });
 
+  it('shows preferreds and classes under their own names; a price of AMpB moves AMpB, never AMPB', async () => {
+    // Symbols are case-sensitive upstream: AMpB (a preferred) and AMPB are two stocks.
+    const extra = [
+      { symbol: 'AMpB', price: 21.5 },
+      { symbol: 'AMPB', price: 4.25 },
+      { symbol: 'BRK.B', price: 500.5 },
+    ].map((r) => ({ ...r, rank: 0, change_percent: 5, volume: 60_000, rvol: 3, market_cap: null }));
+    const rest = (scanner.lists.get(list) ?? []).filter((r) => !extra.some((e) => e.symbol === r.symbol));
+    scanner.lists.set(list, [...extra, ...rest].map((r, i) => ({ ...r, rank: i + 1 })));
+    await scanner.publishSnapshot(list);
+    await eventually(async () => JSON.stringify(await pageRows(page, list)) === JSON.stringify(scannerRows()), 'preferreds shown');
+    for (const sym of ['AMpB', 'AMPB', 'BRK.B']) {
+      expect(await page.textContent(`#list-${list} tr[data-symbol="${sym}"] td.sym`)).toBe(sym);
+    }
+    const t = Date.now();
+    for (const [sym, c] of [['AMpB', 23.75], ['BRK.B', 501.25]] as const) {
+      const ev = { ev: 'A', sym, v: 5, av: 500, op: 1, vw: 1, o: 1, c, h: c, l: 1, a: 1, z: 1, s: t - 1000, e: t };
+      await redis.client.xadd(AGGREGATES_STREAM, '*', STREAM_DATA_FIELD, JSON.stringify(ev));
+    }
+    const priceOf = (sym: string) => page.textContent(`#list-${list} td.price[data-symbol="${sym}"]`);
+    await eventually(async () => (await priceOf('AMpB')) === '23.75' && (await priceOf('BRK.B')) === '501.25', 'preferred and class prices');
+    expect(await priceOf('AMPB')).toBe('4.25');
+    expect(pageErrors).toEqual([]);
+  });
+
   it('restores the right rows after a gap the server sees', async () => {
     const prev = scanner.lists.get(list) ?? [];
     const next = scanner.evolve(prev);
@@ -161,11 +188,16 @@ describe('dashboard in Chromium', () => {
   it('shows every service in the status strip and flags trouble', async () => {
     await eventually(async () => (await page.textContent('#summary'))?.includes('all in sync'), 'all in sync');
     expect(await page.textContent('[data-role="polygon-ws"] dd[data-field="gap"]')).toBe('0');
+    // Coverage and availability as percentages, never rounded up to a full 100 %.
+    expect(await page.textContent('[data-role="polygon-ws"] dd[data-field="coverage"]')).toBe('100.0 %');
+    expect(await page.textContent('[data-role="polygon-ws"] dd[data-field="availability"]')).toBe('99.8 %');
     expect(await page.textContent('[data-role="scanner"] dd[data-field="active_tickers"]')).toBe('42');
     expect(await page.textContent('[data-role="ws-server"] .pill')).toBe('live');
     await redis.client.set(serviceStatusKey('polygon-ws'), statusOf(5, new Date(Date.now() - 60_000)));
     await eventually(async () => (await page.textContent('#summary'))?.includes('polygon-ws: gap 5'), 'gap flagged');
     expect(await page.textContent('#summary')).toContain('polygon-ws: stale');
+    expect(await page.getAttribute('[data-role="polygon-ws"] dd[data-field="coverage"]', 'class')).toBe('bad');
+    expect(await page.getAttribute('[data-role="polygon-ws"] dd[data-field="availability"]', 'class')).toBe('warn');
     await page.screenshot({ path: '/tmp/livescan-dashboard.png', fullPage: true }).catch(() => undefined);
     expect(pageErrors).toEqual([]);
   });

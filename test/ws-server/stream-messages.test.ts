@@ -67,6 +67,9 @@ describe('aggregates', () => {
   it('keeps the compact fields', () => {
     expect(parseAggregateData(JSON.stringify(ev))).toEqual({ ok: true, value: { symbol: 'AAPL', price: 2.5, time: 2000, volume: 100 } });
   });
+  it.each(['AMpB', 'BCpC', 'BRK.B', 'AMPB'])('keeps the symbol %s as spelled (symbols are case-sensitive)', (sym) => {
+    expect(parseAggregateData(JSON.stringify({ ...ev, sym }))).toEqual({ ok: true, value: { symbol: sym, price: 2.5, time: 2000, volume: 100 } });
+  });
   it.each([
     [{ ...ev, ev: 'T' }, 'not_an_aggregate'],
     [{ ...ev, sym: 'aapl' }, 'bad_symbol'],

@@ -9,6 +9,8 @@
     'high_volume', 'new_highs', 'new_lows', 'anomalies', 'reversals',
   ];
   const STATUS_ROLES = ['polygon-ws', 'scanner', 'ws-server'];
+  // Status fields that are shares in [0, 1]: shown as percentages.
+  const RATIO_FIELDS = new Set(['coverage', 'availability']);
   const STALE_MS = 15000;
   const STATUS_EVERY_MS = 2000;
   const RESYNC_RETRY_MS = 5000;
@@ -301,6 +303,7 @@
       const t = Date.parse(v);
       return `${new Date(t).toLocaleTimeString()} (${ageText(now - t)})`;
     }
+    if (typeof v === 'number' && RATIO_FIELDS.has(key)) return `${(Math.floor(v * 1000) / 10).toFixed(1)} %`;
     if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString() : String(Math.round(v * 1000) / 1000);
     if (typeof v === 'object') {
       const parts = Array.isArray(v) ? v.map((x) => fieldText('', x, now)) : Object.entries(v).map(([k2, v2]) => `${k2} ${fieldText(k2, v2, now)}`);
@@ -359,6 +362,9 @@
       dl.append(el('dt', '', k));
       const dd = el('dd', '', fieldText(k, v, now));
       dd.dataset.field = k;
+      // The share of the SET served now, and over time: what a desk feels as live prices.
+      if (k === 'coverage' && typeof v === 'number' && v < 1) dd.className = v < 0.9 ? 'bad' : 'warn';
+      if (k === 'availability' && typeof v === 'number' && v < 0.97) dd.className = 'warn';
       if (k === 'gap' && typeof v === 'number' && v > 0) {
         dd.className = v > 2 ? 'bad' : 'warn';
         if (v > 2) issues.push(`${title}: gap ${v}`);

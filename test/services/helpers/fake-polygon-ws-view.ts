@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { CLOSE_CAUSES } from '../../../src/machines/connection.machine.js';
 import type { ReconcileResult } from '../../../src/machines/reconciler.machine.js';
 import type { PolygonWsStatus, PolygonWsView } from '../../../src/services/http-api.js';
 import { createLogger, type Logger } from '../../../src/shared/logger.js';
@@ -40,17 +41,22 @@ export function liveStatus(over: Partial<PolygonWsStatus> = {}): PolygonWsStatus
       hints_ignored: 0,
       batches_sent: 2,
       channels_sent: 2,
+      slow_downs: 0,
     },
     lastResult: FORCE_RESULT,
     reconnections: 0,
     reconnectionsLastHour: 0,
     closesByCode: {},
+    closesByCause: Object.fromEntries(CLOSE_CAUSES.map((c) => [c, 0])) as PolygonWsStatus['closesByCause'],
+    lastClose: null,
     maxConnectionsKicks: 0,
+    coverage: 1,
+    availability: { availability: 1, meanShare: 1, measuredSeconds: 60, longestDarkSeconds: 0, darkForSeconds: 0 },
     messagesIn: 10,
     messagesOut: 3,
     framesRejected: 0,
     lastError: null,
-    paceMultiplier: 1,
+    flow: { factor: 1, burst: 20, messagesPerSecond: 10, tokens: 20 },
     ...over,
   };
 }

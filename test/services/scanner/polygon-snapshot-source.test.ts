@@ -1,13 +1,27 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/env.js';
+import { startScanner } from '../../../src/roles/scanner.js';
 import {
   createPolygonSnapshotSource,
   MarketSourceError,
   SNAPSHOT_PATH,
 } from '../../../src/services/scanner/polygon-snapshot-source.js';
 import { freePort } from '../../../src/shared/free-port.js';
-import { polygonBody, polygonMarket, polygonTicker } from '../../scanner/polygon-fixture.js';
+import { createLogger } from '../../../src/shared/logger.js';
+import { ACTIVE_TICKERS_KEY, categoryKey, SUBSCRIPTIONS_STREAM } from '../../../src/shared/redis-keys.js';
+import { useTestRedis } from '../../helpers/redis.js';
+import { eventually } from '../../helpers/wait.js';
+import {
+  documentedTicker,
+  polygonBody,
+  polygonMarket,
+  polygonTicker,
+  PRE_MARKET_AT,
+  providerPreMarketBody,
+} from '../../scanner/polygon-fixture.js';
 
 const KEY = 'pk_live_SECRET_1234567890';
 
@@ -146,5 +160,67 @@ describe('Polygon snapshot source', () => {
     const p = createPolygonSnapshotSource({ apiKey: KEY, baseUrl, timeoutMs: 30_000 }).fetch(ctl.signal);
     setTimeout(() => ctl.abort(), 50);
     expect((await failure(p)).kind).toBe('aborted');
+  });
+});
+
+describe('Polygon snapshot source: symbols as the provider spells them', () => {
+  // Preferreds carry a lower-case `p`, classes a dot; the endpoint's tickers are case-sensitive.
+  it('parses a body shaped like the documented example: preferreds, a class, an empty day, no prevDay, no lastTrade', async () => {
+    handler = json(providerPreMarketBody());
+    const snap = await createPolygonSnapshotSource({ apiKey: KEY, baseUrl, now: () => PRE_MARKET_AT }).fetch(signal());
+    expect(snap.rejected).toBe(0);
+    expect(snap.session).toBe('PRE_MARKET');
+    // NEWCO (no prevDay) and ZVZZT (nothing traded yet) have nothing to rank: skipped, not malformed.
+    expect(snap.tickers.map((t) => t.symbol)).toEqual(['BCAT', 'AMpB', 'BCpC', 'BRK.B', 'AAPL']);
+    const by = new Map(snap.tickers.map((t) => [t.symbol, t]));
+    // The documented ticker, every block present.
+    const doc = documentedTicker() as { day: { o: number; c: number }; prevDay: { c: number } };
+    expect(by.get('BCAT')).toMatchObject({ price: 20.506, prevClose: doc.prevDay.c, day: { open: doc.day.o, close: doc.day.c }, volume: 37216 });
+    // Before the open: `day` is {}, so no regular-session bar; price from the last trade.
+    expect(by.get('AMpB')).toMatchObject({ price: 22, prevClose: 20, day: null, volume: 60_000 });
+    // No lastTrade: priced from the minute bar.
+    expect(by.get('BCpC')).toMatchObject({ price: 23.5, prevClose: 25, day: null });
+    expect(by.get('BRK.B')).toMatchObject({ price: 500.5, prevClose: 480 });
+    expect(by.has('AMPB')).toBe(false);
+  });
+
+  describe('a scanner on that source', () => {
+    const redis = useTestRedis();
+
+    it('ranks preferreds and classes under their own names, and warns about nothing, scan after scan', async () => {
+      handler = json(providerPreMarketBody());
+      const lines: Record<string, unknown>[] = [];
+      const destination = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+          cb();
+        },
+      });
+      const scanner = await startScanner({
+        config: { ...loadConfig({}), SCAN_INTERVAL_MS: 200 },
+        redis: redis.current.client,
+        log: createLogger({ level: 'info', destination }),
+        source: createPolygonSnapshotSource({ apiKey: KEY, baseUrl, now: () => PRE_MARKET_AT }),
+      });
+      try {
+        await eventually(() => lines.filter((l) => l.event === 'scanner_cycle_completed').length >= 3, 'three scans');
+      } finally {
+        await scanner.stop();
+      }
+      expect(lines.filter((l) => l.level === 'warn' || l.level === 'error' || l.level === 'fatal')).toEqual([]);
+      expect(lines.find((l) => l.event === 'scanner_cycle_completed')).toMatchObject({ source: 'polygon', tickers: 5 });
+
+      const c = redis.current.client;
+      const set = await c.smembers(ACTIVE_TICKERS_KEY);
+      for (const sym of ['AMpB', 'BCpC', 'BRK.B', 'AAPL']) expect(set).toContain(sym);
+      for (const sym of ['AMPB', 'BCPC', 'NEWCO', 'ZVZZT']) expect(set).not.toContain(sym);
+      const rows = async (list: 'gappers_up' | 'gappers_down') =>
+        (JSON.parse((await c.get(categoryKey(list))) ?? '[]') as { symbol: string }[]).map((r) => r.symbol);
+      expect(await rows('gappers_up')).toEqual(['AMpB', 'AAPL', 'BRK.B']);
+      expect(await rows('gappers_down')).toEqual(['BCpC']);
+      const subscribed = (await c.xrange(SUBSCRIPTIONS_STREAM, '-', '+')).map(([, f]) => f[f.indexOf('symbol') + 1]);
+      expect(subscribed).toEqual(expect.arrayContaining(['AMpB', 'BCpC', 'BRK.B', 'AAPL']));
+      expect(subscribed).not.toContain('AMPB');
+    });
   });
 });

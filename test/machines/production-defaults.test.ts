@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectionSettingsOf, defaultConnectionSettings } from '../../src/machines/connection.machine.js';
+import { defaultReconcilerSettings, reconcilerSettingsOf } from '../../src/machines/reconciler.machine.js';
+import { acked, createHarness, type Harness } from '../helpers/polygon-ws-harness.js';
+
+// The settings production runs with, on the simulated clock: a NaN, zero or absurd default
+// (a tight reconnect loop, a stalled outbox) fails here, where every other test uses fast ones.
+
+let h: Harness;
+afterEach(() => h?.stop());
+
+const symbols = (n: number, p = 'D') => Array.from({ length: n }, (_, i) => `${p}${i}`);
+
+describe('production defaults', () => {
+  it('a partial backoff keeps the other default; NaN, zero or negative settings fail at creation', () => {
+    expect(connectionSettingsOf({ backoff: {} })).toEqual(defaultConnectionSettings);
+    expect(connectionSettingsOf({ backoff: { baseMs: 100 } }).backoff).toEqual({ baseMs: 100, maxMs: 30_000 });
+    expect(() => connectionSettingsOf({ backoff: { baseMs: Number.NaN } })).toThrow(/backoff\.baseMs/);
+    expect(() => connectionSettingsOf({ youngDeathMs: 0 })).toThrow(/youngDeathMs/);
+    expect(() => connectionSettingsOf({ backoff: { baseMs: 2_000, maxMs: 1_000 } })).toThrow(/maxMs/);
+    expect(reconcilerSettingsOf({ flow: {} })).toEqual(defaultReconcilerSettings);
+    expect(() => reconcilerSettingsOf({ flow: { messagesPerSecond: 0 } })).toThrow(/messagesPerSecond/);
+    expect(() => reconcilerSettingsOf({ batchSize: 20_000 })).toThrow(/batchSize/);
+    expect(() => reconcilerSettingsOf({ maxInFlight: Number.NaN })).toThrow(/maxInFlight/);
+  });
+
+  it('10,000 tickers resubscribe within the default burst: every message at once, each window refilled as acks return', async () => {
+    h = createHarness({ seed: 11 });
+    h.set = symbols(10_000);
+    h.handshake();
+    await h.flush();
+    const sends = () => h.sockets.flatMap((s) => s.commands).filter((c) => c.type === 'SEND');
+    // The window (5,000 unacknowledged channels) lets five messages of 1,000 out before any ack.
+    expect(sends()).toHaveLength(5);
+    for (const c of sends()) if (c.type === 'SEND') expect(c.symbols).toHaveLength(1_000);
+    h.socket().ackAll();
+    await h.flush();
+    expect(h.socket().commands.filter((c) => c.type === 'SEND')).toHaveLength(5);
+    h.socket().ackAll();
+    await h.flush();
+    // No clock advanced at all: the whole SET is acknowledged within the burst.
+    expect(h.clock.now()).toBe(0);
+    expect(acked(h)).toHaveLength(10_000);
+    expect(h.connState()).toBe('live');
+  });
+
+  it('reconnect waits: prompt after a connection that lived, escalating only for young deaths, long after a kick', async () => {
+    h = createHarness({ seed: 5 });
+    h.set = ['AAPL'];
+    h.handshake();
+    await h.flush();
+    h.socket().ackAll();
+    await h.advance(5_000); // youngDeathMs
+    const conn = () => h.conn().getSnapshot().context;
+    h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '' });
+    expect(conn().lastClose).toMatchObject({ cause: 'policy', matured: true });
+    expect(conn().nextDelayMs).toBeGreaterThanOrEqual(0);
+    expect(conn().nextDelayMs).toBeLessThan(500);
+    // Young deaths in a row: ceilings 1 s, 2 s, 4 s, … up to 30 s, always a finite wait.
+    const waits: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      h.clock.increment(conn().nextDelayMs);
+      h.handshake();
+      await h.flush();
+      h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '' });
+      expect(conn().lastClose?.matured).toBe(false);
+      const ceiling = Math.min(30_000, 500 * 2 ** (conn().attempt - 1));
+      expect(Number.isFinite(conn().nextDelayMs)).toBe(true);
+      expect(conn().nextDelayMs).toBeLessThan(ceiling);
+      waits.push(conn().nextDelayMs);
+    }
+    expect(conn().attempt).toBe(11);
+    // Jitter applies: ten draws are not all the same.
+    expect(new Set(waits).size).toBeGreaterThan(5);
+    h.clock.increment(conn().nextDelayMs);
+    h.handshake();
+    await h.flush();
+    h.socket().send({ type: 'KICKED', message: 'Maximum number of websocket connections exceeded.' });
+    expect(conn().nextDelayMs).toBeGreaterThanOrEqual(60_000);
+    expect(conn().nextDelayMs).toBeLessThan(90_000);
+  });
+
+  it('the heartbeat watchdog and the handshake timeout fire at their default times', async () => {
+    h = createHarness({ seed: 3 });
+    h.socket().send({ type: 'UPSTREAM_CONNECTED' });
+    h.clock.increment(9_999);
+    expect(h.connState()).toBe('authenticating');
+    h.clock.increment(1);
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('handshake_timeout');
+    h.clock.increment(h.conn().getSnapshot().context.nextDelayMs);
+    h.set = ['AAPL'];
+    h.handshake();
+    await h.flush();
+    h.socket().ackAll();
+    await h.flush();
+    h.clock.increment(44_999);
+    expect(h.connState()).toBe('live');
+    h.clock.increment(1);
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('heartbeat');
+  });
+
+  it('the default flow: a burst of 50 messages, then 20 a second; a slow-down at least halves both at once', async () => {
+    h = createHarness({ seed: 1, reconciler: { batchSize: 1, maxInFlight: 1_000 } });
+    h.set = symbols(200, 'F');
+    h.handshake();
+    await h.flush();
+    const sent = () => h.socket().commands.filter((c) => c.type === 'SEND').length;
+    expect(sent()).toBe(50);
+    for (let i = 0; i < 20; i++) h.clock.increment(50);
+    expect(sent()).toBe(70);
+    h.rec().send({ type: 'SLOW_DOWN' });
+    for (let i = 0; i < 20; i++) h.clock.increment(50);
+    expect(sent()).toBe(80);
+    // Evidence can lower it further: 8 messages before the close → at most 4 back to back.
+    h.rec().send({ type: 'SLOW_DOWN', recentSends: 8 });
+    expect(h.rec().getSnapshot().context.flow.factor).toBe(4 / 50);
+    // A quiet 30 s gives back one step of 1/8.
+    for (let i = 0; i < 600; i++) h.clock.increment(50);
+    expect(h.rec().getSnapshot().context.flow.factor).toBeCloseTo(4 / 50 + 1 / 8, 10);
+  });
+});
