@@ -1,5 +1,7 @@
 import { DEFAULT_RULES, parseRuleOverrides, type CategoryRules } from '../scanner/categories.js';
 import { isLoopback } from '../shared/loopback.js';
+import { defaultConnectionSettings as C } from '../machines/connection.machine.js';
+import { MAX_CHANNELS_PER_MESSAGE, defaultReconcilerSettings as R } from '../machines/reconciler.machine.js';
 
 // Every environment variable livescan reads is declared here, once: its parser, its default and
 // the sentence `--help` prints. Nothing else in src/ reads process.env.
@@ -115,7 +117,7 @@ export const ENV = {
   },
   RECONCILE_INTERVAL_MS: {
     parse: int(1_000, HOUR),
-    default: 30_000,
+    default: R.intervalMs,
     help: 'How often the reconciler diffs the SET with the acknowledged subscriptions.',
   },
   LOG_LEVEL: {
@@ -124,44 +126,74 @@ export const ENV = {
     help: 'pino log level.',
   },
   SUBSCRIBE_BATCH_SIZE: {
-    parse: int(1, 10_000),
-    default: 1_000,
+    parse: int(1, MAX_CHANNELS_PER_MESSAGE),
+    default: R.batchSize,
     help: 'Most channels in one upstream subscribe/unsubscribe message (10,000 stays far below the upstream\'s 1 MB per message).',
   },
   SUBSCRIBE_BURST: {
     parse: int(1, 10_000),
-    default: 50,
+    default: R.flow.burstMessages,
     help: 'Upstream control messages that may go out back to back (a full resubscription of 10,000 tickers is 10 messages).',
   },
   SUBSCRIBE_RATE: {
     parse: int(1, 10_000),
-    default: 20,
+    default: R.flow.messagesPerSecond,
     help: 'Sustained upstream control messages per second once the burst is spent. Both are at least halved after a 1008 that follows a burst of ours, and recover step by step.',
   },
   SUBSCRIBE_MAX_IN_FLIGHT: {
     parse: int(1, 1_000_000),
-    default: 5_000,
+    default: R.maxInFlight,
     help: 'Most channels sent and not yet acknowledged: acknowledgements come back in bounded bites.',
+  },
+  SUBSCRIBE_BLAME_WINDOW_MS: {
+    parse: int(1, 60_000),
+    default: C.burstWindowMs,
+    help: 'A bare 1008 this soon after SUBSCRIBE_BLAME_MESSAGES of our control messages is blamed on our sends (and slows them).',
+  },
+  SUBSCRIBE_BLAME_MESSAGES: {
+    parse: int(1, 10_000),
+    default: C.burstMessages,
+    help: 'How many of our control messages within SUBSCRIBE_BLAME_WINDOW_MS make a burst that a following 1008 is blamed on.',
+  },
+  SUBSCRIBE_RECOVER_AFTER_MS: {
+    parse: int(1, HOUR),
+    default: R.flow.recoverAfterMs,
+    help: 'Each such quiet period (no close blamed on our sends) gives back 1/8 of the configured subscribe pace.',
   },
   RECONNECT_PROMPT_MS: {
     parse: int(1, 60_000),
-    default: 500,
+    default: C.backoff.baseMs,
     help: 'After a connection that lived, reconnect within a random wait below this; each young death in a row doubles the ceiling.',
   },
   RECONNECT_MAX_MS: {
     parse: int(1, HOUR),
-    default: 30_000,
-    help: 'Ceiling of the reconnect wait after repeated young deaths or failed connects.',
+    default: C.backoff.maxMs,
+    help: 'Ceiling of the reconnect wait after repeated young deaths or failed connects (at least RECONNECT_PROMPT_MS).',
   },
   YOUNG_DEATH_MS: {
     parse: int(1, HOUR),
-    default: 5_000,
+    default: C.youngDeathMs,
     help: 'An upstream connection closed sooner than this after auth_success died young: only those escalate the reconnect wait.',
   },
   MAX_CONNECTIONS_WAIT_MS: {
     parse: int(1, HOUR),
-    default: 60_000,
+    default: C.kickPenaltyMs,
     help: 'Wait after a max_connections kick (another client holds the key), doubled per kick in a row up to 8x, plus up to 50 % jitter.',
+  },
+  CONNECTION_STABLE_MS: {
+    parse: int(1, 24 * HOUR),
+    default: C.stableAfterMs,
+    help: 'Time live after which max_connections kicks are forgotten.',
+  },
+  HEARTBEAT_TIMEOUT_MS: {
+    parse: int(1_000, HOUR),
+    default: C.heartbeatTimeoutMs,
+    help: 'Upstream silence (no frame, ping or pong) that declares the connection dead; polygon-ws pings every 25 s.',
+  },
+  HANDSHAKE_TIMEOUT_MS: {
+    parse: int(1_000, HOUR),
+    default: C.handshakeTimeoutMs,
+    help: 'Time allowed from socket open to auth_success.',
   },
   LEADER_TTL_MS: {
     parse: int(1_000, 10 * 60_000),
@@ -170,7 +202,7 @@ export const ENV = {
   },
   EMPTY_SET_GRACE_MS: {
     parse: int(0, 24 * HOUR),
-    default: 60_000,
+    default: R.emptySetGraceMs,
     help: 'How long the SET must stay missing or empty before polygon-ws believes it and unsubscribes everything.',
   },
   AGGREGATES_MAXLEN: {
@@ -242,6 +274,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     out[name] = raw === undefined || raw.trim() === '' ? spec.default : spec.parse(raw, name);
   }
   const config = out as Config;
+  if (config.RECONNECT_MAX_MS < config.RECONNECT_PROMPT_MS) {
+    throw new ConfigError('RECONNECT_MAX_MS', `must not be below RECONNECT_PROMPT_MS (${config.RECONNECT_PROMPT_MS})`);
+  }
   // A mutating endpoint reachable from the network must not be open to anyone.
   if (!isLoopback(config.HTTP_HOST) && !config.ADMIN_TOKEN) {
     throw new ConfigError('ADMIN_TOKEN', `must be set when HTTP_HOST (${config.HTTP_HOST}) is not loopback`);

@@ -1,7 +1,7 @@
 import { assign, enqueueActions, fromPromise, not, raise, setup, type ActorRefFrom } from 'xstate';
 import { requirePositive } from '../shared/check-settings.js';
 import { CONNECTION_ID, peer, type LinkEvent, type OutboxEvent } from './protocol.js';
-import { applyAcks, hasPending, takeBatch } from '../subscriptions/subscription-batcher.js';
+import { applyAcks, hasPending, takeBatches } from '../subscriptions/subscription-batcher.js';
 import {
   addToken,
   burstOf,
@@ -62,7 +62,7 @@ export const defaultReconcilerSettings: ReconcilerSettings = {
   intervalMs: 30_000,
   retryMs: 1_000,
   batchSize: 1_000,
-  maxInFlight: 5_000,
+  maxInFlight: 10_000,
   emptySetGraceMs: 60_000,
   flow: defaultFlowSettings,
 };
@@ -179,6 +179,19 @@ export type ReconcilerEmitted =
 
 const noRead = fromPromise<SetRead>(() => Promise.reject(new Error('readDesired actor not provided')));
 
+/**
+ * Channels the next message may carry: up to a batch, within the window of unacknowledged
+ * channels. 0 while the free room is smaller than what a message would carry, so a nearly full
+ * window waits for acks instead of spending a token on a message of a few channels.
+ */
+function windowRoom(settings: ReconcilerSettings, inFlight: number, pendingNow: SubscriptionBook['pending']): number {
+  const { batchSize, maxInFlight } = settings;
+  let pending = 0;
+  for (const _ in pendingNow) if (++pending >= batchSize) break;
+  const room = Math.min(batchSize, maxInFlight - inFlight);
+  return room >= Math.min(batchSize, pending) ? room : 0;
+}
+
 function paceFigures(s: FlowSettings, flow: Flow) {
   return { factor: flow.factor, burst: burstOf(s, flow), messages_per_second: ratePerSecond(s, flow) };
 }
@@ -225,10 +238,13 @@ export const reconcilerMachine = setup({
       context.online &&
       context.flow.tokens >= 1 &&
       hasPending(context.book) &&
-      Object.keys(context.book.inFlight).length < context.settings.maxInFlight,
+      windowRoom(context.settings, countOf(context.book.inFlight), context.book.pending) > 0,
     bucketFull: ({ context }) => context.flow.tokens >= burstOf(context.settings.flow, context.flow),
     paceRecovered: ({ context }) => context.flow.factor >= 1,
-    isInSync: ({ context }) => context.book.desired !== null && Object.keys(context.book.inFlight).length === 0 && gapOf(context.book) === 0,
+    // Cheap checks first: while anything is in flight or pending (a resubscription of 10,000),
+    // this runs after every event and must not walk the whole book.
+    isInSync: ({ context }) =>
+      context.book.desired !== null && countOf(context.book.inFlight) === 0 && !hasPending(context.book) && gapOf(context.book) === 0,
   },
   actions: {
     clearBook: assign({ book: emptyBook, recentHints: {} }),
@@ -349,34 +365,35 @@ export const reconcilerMachine = setup({
     }),
     flush: enqueueActions(({ context, enqueue, system }) => {
       const connection = peer(system, CONNECTION_ID);
-      const { batchSize, maxInFlight } = context.settings;
-      let { book, flow, lastAction } = context;
-      let inFlight = Object.keys(book.inFlight).length;
-      let batches = 0;
-      let channels = 0;
+      const { settings } = context;
       // As many messages as the bucket and the window allow, now: a lone change goes out at
       // once, and a whole resubscription within the burst goes out together.
-      while (flow.tokens >= 1 && inFlight < maxInFlight) {
-        const prefer: SubAction = lastAction === 'subscribe' ? 'unsubscribe' : 'subscribe';
-        const taken = takeBatch(book, Math.min(batchSize, maxInFlight - inFlight), context.cycle, prefer);
-        const batch = taken.batch;
-        if (!batch) break;
+      const { batches, book } = takeBatches(context.book, {
+        batchSize: settings.batchSize,
+        messages: Math.floor(context.flow.tokens),
+        room: (inFlight, pending) => windowRoom(settings, inFlight, pending),
+        lastAction: context.lastAction,
+        cycle: context.cycle,
+      });
+      let channels = 0;
+      for (const b of batches) channels += b.symbols.length;
+      let pendingLeft = countOf(book.pending) + channels;
+      for (const batch of batches) {
+        pendingLeft -= batch.symbols.length;
         // Without a registered connection the batch is lost like any unacknowledged message, and
         // sent again two cycles later; the wiring test makes sure that never happens in production.
         if (connection) enqueue.sendTo(connection, { type: 'SEND', action: batch.action, symbols: batch.symbols } satisfies OutboxEvent);
-        book = taken.book;
-        flow = spend(flow, 1);
-        lastAction = batch.action;
-        inFlight += batch.symbols.length;
-        batches++;
-        channels += batch.symbols.length;
-        enqueue.emit({ type: 'batch_sent', action: batch.action, count: batch.symbols.length, pending: Object.keys(book.pending).length });
+        enqueue.emit({ type: 'batch_sent', action: batch.action, count: batch.symbols.length, pending: pendingLeft });
       }
       enqueue.assign({
         book,
-        flow,
-        lastAction,
-        metrics: { ...context.metrics, batches_sent: context.metrics.batches_sent + batches, channels_sent: context.metrics.channels_sent + channels },
+        flow: spend(context.flow, batches.length),
+        lastAction: batches.at(-1)?.action ?? context.lastAction,
+        metrics: {
+          ...context.metrics,
+          batches_sent: context.metrics.batches_sent + batches.length,
+          channels_sent: context.metrics.channels_sent + channels,
+        },
       });
     }),
     notifySynced: enqueueActions(({ context, enqueue, system }) => {

@@ -1,7 +1,7 @@
 import { CLOSE_CAUSES, type CloseCause, type ConnectionEmitted } from '../machines/connection.machine.js';
 import type { ReconcilerEmitted } from '../machines/reconciler.machine.js';
 import { AvailabilityMeter, coverageOf, shareOf, type AvailabilityFigures, type CoverageNow } from '../subscriptions/coverage.js';
-import { countOf, gapOf, type SubscriptionBook } from '../subscriptions/subscription-book.js';
+import { countOf, type SubscriptionBook } from '../subscriptions/subscription-book.js';
 import type { Logger } from '../shared/logger.js';
 import { counter, gauge, histogram } from '../shared/metrics.js';
 
@@ -25,7 +25,7 @@ const reconciliations = counter<'status'>('livescan_reconciliations_total', 'Rec
 const ackedGauge = gauge('livescan_acked_subscriptions', 'Subscriptions the upstream has acknowledged');
 const desiredGauge = gauge('livescan_desired_subscriptions', 'Members of polygon_ws:active_tickers at the last read');
 const gapGauge = gauge('livescan_subscription_gap', 'Symbols where the SET and the acknowledged subscriptions differ (-1: unknown)');
-const coverageGauge = gauge('livescan_subscription_coverage_ratio', 'Share of the SET the upstream has acknowledged now (-1: standby)');
+const coverageGauge = gauge('livescan_subscription_coverage_ratio', 'Share of the SET the upstream has acknowledged now (-1: standby, or the SET never read yet)');
 const availabilityGauge = gauge(
   'livescan_subscription_availability_ratio',
   'Seconds in which the whole SET was acknowledged, over the seconds this instance led (-1: not measured yet)',
@@ -66,6 +66,8 @@ export interface TelemetryFigures {
 
 export interface PolygonWsTelemetry {
   onConnectionEvent(e: ConnectionEmitted): void;
+  /** The connection actor went away with its term: its connection ended without a close event. */
+  connectionGone(): void;
   onReconcilerEvent(e: ReconcilerEmitted): void;
   /** Each reconciler snapshot while leading; null when the term ends (standby). */
   onBook(book: SubscriptionBook | null, rateFactor?: number): void;
@@ -93,7 +95,8 @@ export function createPolygonWsTelemetry(opts: {
   let lastClose: LastCloseFigures | null = null;
   let connectedAt: number | null = null;
   let readStartedAt = 0;
-  let lastKnownDesired = 0;
+  let lastKnownDesired: number | null = null;
+  let lastBook: SubscriptionBook | null = null;
   let coverage: CoverageNow | null = null;
   const meter = new AvailabilityMeter();
   for (const c of CLOSE_CAUSES) closesByCauseTotal.inc({ cause: c }, 0);
@@ -164,6 +167,11 @@ export function createPolygonWsTelemetry(opts: {
       }
     },
 
+    connectionGone() {
+      if (connectedAt !== null) lifetimes.observe((now() - connectedAt) / 1000);
+      connectedAt = null;
+    },
+
     onReconcilerEvent(e) {
       switch (e.type) {
         case 'reconciled': {
@@ -211,6 +219,10 @@ export function createPolygonWsTelemetry(opts: {
     },
 
     onBook(book, rateFactor) {
+      if (rateFactor !== undefined) rateFactorGauge.set(rateFactor);
+      // Most snapshots change the flow only (a token more): the book's figures stay as they were.
+      if (book !== null && book === lastBook) return;
+      lastBook = book;
       const t = now();
       if (!book) {
         // Standing by: nothing acknowledged here, and the gap is not ours to know.
@@ -222,17 +234,21 @@ export function createPolygonWsTelemetry(opts: {
         coverageGauge.set(-1);
         return;
       }
-      if (book.desired !== null) lastKnownDesired = countOf(book.desired);
       coverage = coverageOf(book, lastKnownDesired);
-      meter.start(t, coverage);
-      meter.update(t, coverage);
-      ackedGauge.set(countOf(book.acked));
+      if (book.desired !== null && coverage) lastKnownDesired = coverage.desired;
+      // Unknown (no read yet) is neither covered nor dark: that time is not measured.
+      if (coverage === null) meter.pause(t);
+      else {
+        meter.start(t, coverage);
+        meter.update(t, coverage);
+      }
+      const acked = countOf(book.acked);
+      ackedGauge.set(acked);
       desiredGauge.set(countOf(book.desired));
-      gapGauge.set(gapOf(book) ?? -1);
-      coverageGauge.set(shareOf(coverage));
-      const a = meter.read(t).availability;
-      availabilityGauge.set(a ?? -1);
-      if (rateFactor !== undefined) rateFactorGauge.set(rateFactor);
+      // The gap from the coverage pass: wanted and not acknowledged, plus acknowledged and not wanted.
+      gapGauge.set(book.desired === null || !coverage ? -1 : coverage.desired - coverage.covered + (acked - coverage.covered));
+      coverageGauge.set(coverage === null ? -1 : shareOf(coverage));
+      availabilityGauge.set(meter.read(t).availability ?? -1);
     },
 
     setLive(live) {

@@ -29,6 +29,7 @@ import { startStatusWriter } from '../services/status-writer.js';
 import { burstOf, ratePerSecond } from '../subscriptions/flow-control.js';
 import { countOf, gapOf } from '../subscriptions/subscription-book.js';
 import type { Logger } from '../shared/logger.js';
+import { connectionSettingsFromConfig, reconcilerSettingsFromConfig } from './polygon-ws-settings.js';
 import { createPolygonWsTelemetry } from './polygon-ws-telemetry.js';
 
 // Wires the polygon-ws actor system to its real services: the upstream socket, Redis (three
@@ -153,21 +154,14 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
     },
   });
 
+  const reconcilerSettings = reconcilerSettingsFromConfig(config);
   const actor = createActor(machine, {
     input: {
-      connection: {
-        backoff: { baseMs: config.RECONNECT_PROMPT_MS, maxMs: config.RECONNECT_MAX_MS },
-        youngDeathMs: config.YOUNG_DEATH_MS,
-        kickPenaltyMs: config.MAX_CONNECTIONS_WAIT_MS,
-        ...opts.connection,
-      },
+      connection: { ...connectionSettingsFromConfig(config), ...opts.connection },
       reconciler: {
-        intervalMs: config.RECONCILE_INTERVAL_MS,
-        batchSize: config.SUBSCRIBE_BATCH_SIZE,
-        maxInFlight: config.SUBSCRIBE_MAX_IN_FLIGHT,
-        emptySetGraceMs: config.EMPTY_SET_GRACE_MS,
+        ...reconcilerSettings,
         ...opts.reconciler,
-        flow: { burstMessages: config.SUBSCRIBE_BURST, messagesPerSecond: config.SUBSCRIBE_RATE, ...opts.reconciler?.flow },
+        flow: { ...reconcilerSettings.flow, ...opts.reconciler?.flow },
       },
       seed: randomInt(2 ** 31),
       leader: leaderSettings,
@@ -181,7 +175,10 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
     const c = (actor.system.get(CONNECTION_ID) as ConnectionActor | undefined) ?? null;
     if (c !== conn) {
       // The last term's error outlives its connection actor.
-      if (conn) lastError = conn.getSnapshot().context.lastError ?? lastError;
+      if (conn) {
+        lastError = conn.getSnapshot().context.lastError ?? lastError;
+        telemetry.connectionGone();
+      }
       conn = c;
       if (c) {
         c.on('*', telemetry.onConnectionEvent);

@@ -111,7 +111,8 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
         return false;
       }
       ws.send(text);
-      remember(channels);
+      // Control messages only: the auth that opens every connection is no burst of ours.
+      if (action !== 'auth') remember(channels);
       stats.messagesOut++;
       messagesOut.inc({ action });
       return true;

@@ -125,7 +125,12 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
       throw err;
     };
 
-    const handle = async (entries: RawEntry[]): Promise<void> => {
+    /**
+     * `pipelined`: the acknowledgement goes out without waiting for its reply (the live path).
+     * Re-reads of pending entries wait for it: an ack that keeps failing (fenced out) must stop
+     * them, not make them read the same entries again and again.
+     */
+    const handle = async (entries: RawEntry[], pipelined = false): Promise<void> => {
       if (entries.length === 0) return;
       const valid: ParsedEntry[] = [];
       for (const [id, fields] of entries) {
@@ -155,6 +160,10 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
       acking = ack(redis, entries.map(([id]) => id)).catch((err: unknown) => {
         ackFailure = err;
       });
+      if (!pipelined) {
+        await acking;
+        throwAckFailure();
+      }
     };
 
     const readGroup = async (id: '>' | '0', block: boolean): Promise<RawEntry[]> => {
@@ -211,7 +220,7 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
           throwAckFailure();
           const batch = await readGroup('>', true);
           throwAckFailure();
-          await handleBusy(batch);
+          await handleBusy(batch, true);
           if (batch.length === 0) await readConsumerLag(redis);
           failures = 0;
         } catch (err) {
@@ -227,14 +236,18 @@ export function createSubscriptionEvents(deps: SubscriptionEventsDeps): Subscrip
         }
       }
       await acking;
+      if (ackFailure !== null) {
+        log.warn({ event: 'subscription_events_ack_failed', error: ackFailure instanceof Error ? ackFailure.message : String(ackFailure), hint: 'the entries stay pending and are read again' });
+      }
       redis.disconnect();
     };
 
-    // A batch in hand is finished and acknowledged even when the actor is stopped meanwhile.
-    const handleBusy = async (entries: RawEntry[]) => {
+    // A batch in hand is finished even when the actor is stopped meanwhile; once the reconciler
+    // is gone (the term ended) its entries stay pending, to be read again by the next reader.
+    const handleBusy = async (entries: RawEntry[], pipelined = false) => {
       busy = true;
       try {
-        await handle(entries);
+        await handle(entries, pipelined);
       } finally {
         busy = false;
       }

@@ -13,10 +13,12 @@ export interface CoverageNow {
 
 /**
  * Coverage of a book. Right after a reconnect `desired` is unknown until the SET is read: the
- * count known before stands in for it, since nothing is acknowledged yet anyway.
+ * count known before stands in for it, since nothing is acknowledged yet anyway. Before any
+ * read at all (a SET missing since start, failing reads) nothing is known: null.
  */
-export function coverageOf(book: SubscriptionBook, lastKnownDesired: number): CoverageNow {
+export function coverageOf(book: SubscriptionBook, lastKnownDesired: number | null): CoverageNow | null {
   if (book.desired === null) {
+    if (lastKnownDesired === null) return null;
     let acked = 0;
     for (const _ in book.acked) acked++;
     return { desired: lastKnownDesired, covered: Math.min(acked, lastKnownDesired) };

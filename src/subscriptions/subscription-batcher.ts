@@ -15,32 +15,70 @@ export function hasPending(book: SubscriptionBook): boolean {
   return false;
 }
 
+export interface BatchLimits {
+  /** Most channels in one message. */
+  batchSize: number;
+  /** Most messages to cut now. */
+  messages: number;
+  /** Channels the next message may carry (the window's free room), given what was cut so far. */
+  room: (inFlight: number, pending: Readonly<Record<string, SubAction>>) => number;
+  /** The action of the message cut before these: the next one prefers the other. */
+  lastAction: SubAction | null;
+  cycle: number;
+}
+
+/**
+ * Cut up to `limits.messages` messages at once, alternating actions when both are pending. One
+ * copy of the book and one pass over what is pending, whatever the number of messages: a
+ * resubscription of 10,000 tickers costs what one scan of them costs.
+ */
+export function takeBatches(book: SubscriptionBook, limits: BatchLimits): { batches: Batch[]; book: SubscriptionBook } {
+  const batches: Batch[] = [];
+  let pending: Record<string, SubAction> | null = null;
+  let inFlight: Record<string, InFlight> | null = null;
+  let inFlightCount = 0;
+  for (const _ in book.inFlight) inFlightCount++;
+  let last = limits.lastAction;
+  while (batches.length < limits.messages) {
+    const source = pending ?? book.pending;
+    const room = Math.min(limits.batchSize, limits.room(inFlightCount, source));
+    if (room <= 0) break;
+    const prefer: SubAction = last === 'subscribe' ? 'unsubscribe' : 'subscribe';
+    const subs: string[] = [];
+    const unsubs: string[] = [];
+    for (const s in source) {
+      if (source[s] === 'subscribe') {
+        if (subs.length < room) subs.push(s);
+      } else if (unsubs.length < room) unsubs.push(s);
+      if ((prefer === 'subscribe' ? subs : unsubs).length >= room) break;
+    }
+    const first = prefer === 'subscribe' ? subs : unsubs;
+    const symbols = first.length > 0 ? first : prefer === 'subscribe' ? unsubs : subs;
+    if (symbols.length === 0) break;
+    const action: SubAction = first.length > 0 ? prefer : prefer === 'subscribe' ? 'unsubscribe' : 'subscribe';
+    pending ??= { ...book.pending };
+    inFlight ??= { ...book.inFlight };
+    for (const s of symbols) {
+      delete pending[s];
+      inFlight[s] = { action, cycle: limits.cycle };
+    }
+    inFlightCount += symbols.length;
+    batches.push({ action, symbols });
+    last = action;
+  }
+  return pending && inFlight ? { batches, book: { ...book, pending, inFlight } } : { batches, book };
+}
+
+/** One message's worth: the first of `takeBatches`. */
 export function takeBatch(
   book: SubscriptionBook,
   batchSize: number,
   cycle: number,
   prefer: SubAction = 'subscribe',
 ): { batch: Batch | null; book: SubscriptionBook } {
-  const subs: string[] = [];
-  const unsubs: string[] = [];
-  for (const [s, a] of Object.entries(book.pending)) {
-    if (a === 'subscribe') {
-      if (subs.length < batchSize) subs.push(s);
-    } else if (unsubs.length < batchSize) unsubs.push(s);
-    if ((prefer === 'subscribe' ? subs : unsubs).length >= batchSize) break;
-  }
-  const [first, second]: [SubAction, SubAction] = prefer === 'subscribe' ? ['subscribe', 'unsubscribe'] : ['unsubscribe', 'subscribe'];
-  const of = (a: SubAction) => (a === 'subscribe' ? subs : unsubs);
-  const batch: Batch | null =
-    of(first).length > 0 ? { action: first, symbols: of(first) } : of(second).length > 0 ? { action: second, symbols: of(second) } : null;
-  if (!batch) return { batch: null, book };
-  const pending = { ...book.pending };
-  const inFlight: Record<string, InFlight> = { ...book.inFlight };
-  for (const s of batch.symbols) {
-    delete pending[s];
-    inFlight[s] = { action: batch.action, cycle };
-  }
-  return { batch, book: { ...book, pending, inFlight } };
+  const lastAction: SubAction = prefer === 'subscribe' ? 'unsubscribe' : 'subscribe';
+  const { batches, book: next } = takeBatches(book, { batchSize, messages: 1, room: () => batchSize, lastAction, cycle });
+  return { batch: batches[0] ?? null, book: next };
 }
 
 /** Apply one frame's acknowledgements. Acks for symbols we never asked for still count: they are the truth. */

@@ -9,7 +9,10 @@ import { reconcilerMachine, type ReconcilerActor, type ReconcilerEmitted, type S
 // XState's simulated clock. Every test of the machines, model-based ones included, drives this.
 
 export interface FakeSocket {
+  /** Commands not yet acknowledged (ackAll empties it). */
   commands: SocketCommand[];
+  /** Every command this socket received, kept. */
+  log: SocketCommand[];
   stopped: boolean;
   send(e: ConnectionEvent): void;
   /** Acknowledge every channel of every SEND so far not yet acknowledged. */
@@ -76,6 +79,7 @@ export function createHarness(input: PolygonWsInput = fastSettings): Harness {
   const socketLogic = fromCallback<SocketCommand>(({ sendBack, receive }) => {
     const s: FakeSocket = {
       commands: [],
+      log: [],
       stopped: false,
       send: (e) => {
         if (!s.stopped) sendBack(e);
@@ -90,7 +94,10 @@ export function createHarness(input: PolygonWsInput = fastSettings): Harness {
       },
     };
     sockets.push(s);
-    receive((cmd) => s.commands.push(cmd));
+    receive((cmd) => {
+      s.commands.push(cmd);
+      s.log.push(cmd);
+    });
     return () => {
       s.stopped = true;
     };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromPromise, type AnyEventObject } from 'xstate';
 import { reconcilerMachine, type SetRead } from '../../src/machines/reconciler.machine.js';
+import { burstOf } from '../../src/subscriptions/flow-control.js';
 import { neededAction } from '../../src/subscriptions/subscription-book.js';
 import { afterEvents, expectFullCoverage, walkModel } from '../helpers/model-walk.js';
 
@@ -56,7 +57,7 @@ describe('reconciler statechart, model-based', () => {
         // The bucket never holds more than its burst, nor less than nothing; the factor stays in (0, 1].
         const { flow, settings } = snap.context;
         expect(flow.tokens, path).toBeGreaterThanOrEqual(0);
-        expect(flow.tokens, path).toBeLessThanOrEqual(settings.flow.burstMessages);
+        expect(flow.tokens, path).toBeLessThanOrEqual(burstOf(settings.flow, flow));
         expect(flow.factor, path).toBeGreaterThan(0);
         expect(flow.factor, path).toBeLessThanOrEqual(1);
         if (snap.matches({ pace: 'steady' })) expect(flow.factor, path).toBe(1);

@@ -63,7 +63,7 @@ describe('polygon-ws liveness', () => {
     sim.close1008('all');
     await eventually(() => role?.view.status().state === 'live' && sim?.acknowledged().size === 47, 'served again');
     // Test settings: a prompt wait below backoff.baseMs (50 ms), plus a handshake on loopback.
-    expect(Date.now() - closedAt).toBeLessThan(2_000);
+    expect(Date.now() - closedAt).toBeLessThan(5_000);
     const closes = cap.of('policy_violation_detected');
     expect(closes).toHaveLength(1);
     expect(closes[0]).toMatchObject({ close_code: 1008, cause: 'policy', died_young: false });

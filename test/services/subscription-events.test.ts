@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ensureGroup, parseEntry, readConsumerLag } from '../../src/services/subscription-events.js';
+import { createActor, createMachine, fromCallback, type AnyEventObject } from 'xstate';
+import { RECONCILER_ID } from '../../src/machines/protocol.js';
+import { createActiveSet } from '../../src/services/active-set.js';
+import { createSubscriptionEvents, ensureGroup, parseEntry, readConsumerLag } from '../../src/services/subscription-events.js';
+import { createLogger } from '../../src/shared/logger.js';
 import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../../src/shared/redis-keys.js';
 import { useTestRedis } from '../helpers/redis.js';
 
@@ -40,5 +44,44 @@ describe('subscription events', () => {
     for (const bad of ['aapl', 'amPB', 'AM,pB', 'AMpB*', 'AMßB', 'AM\u0000pB', 'A'.repeat(17)]) {
       expect(parseEntry('2-5', ['symbol', bad, 'action', 'subscribe'])).toEqual({ id: '2-5', reason: 'invalid_symbol' });
     }
+  });
+
+  it('an acknowledgement that keeps failing (fenced out) backs off: the same pending entries are not re-read in a tight loop', async () => {
+    const c = redis.current.client;
+    await ensureGroup(c);
+    for (const sym of ['AAPL', 'MSFT']) await c.xadd(SUBSCRIPTIONS_STREAM, '*', 'symbol', sym, 'action', 'subscribe');
+    // Delivered to our consumer and never acknowledged: its own pending entries.
+    await c.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, 'me', 'COUNT', 10, 'STREAMS', SUBSCRIPTIONS_STREAM, '>');
+    const hints: AnyEventObject[] = [];
+    let acks = 0;
+    const log = createLogger({ level: 'silent' });
+    const events = createSubscriptionEvents({
+      connect: () => c.duplicate(),
+      ack: async () => {
+        acks++;
+        throw new Error('fenced out');
+      },
+      activeSet: createActiveSet(c, log),
+      consumer: 'me',
+      log,
+      blockMs: 100,
+    });
+    const system = createMachine({
+      invoke: [
+        { src: fromCallback(({ receive }) => receive((e) => void hints.push(e))), systemId: RECONCILER_ID },
+        { src: events.logic },
+      ],
+    });
+    const actor = createActor(system).start();
+    await new Promise((r) => setTimeout(r, 1_500));
+    actor.stop();
+    await events.drained();
+    // With the back-off (100 ms, 200 ms, 400 ms, 800 ms …) a handful of tries, not thousands.
+    expect(acks).toBeGreaterThanOrEqual(1);
+    expect(acks).toBeLessThanOrEqual(6);
+    expect(hints.length).toBe(acks);
+    // Nothing was lost: the entries are still pending, to be read again.
+    const pending = (await c.xpending(SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP)) as [number, ...unknown[]];
+    expect(pending[0]).toBe(2);
   });
 });

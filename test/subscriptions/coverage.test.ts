@@ -6,11 +6,15 @@ describe('coverage', () => {
   it('counts the wanted tickers the upstream acknowledged; extra acknowledgements do not count', () => {
     const book = { ...emptyBook, desired: toSymbolSet(['A', 'B', 'C', 'D']), acked: toSymbolSet(['A', 'B', 'X']) };
     expect(coverageOf(book, 0)).toEqual({ desired: 4, covered: 2 });
-    expect(shareOf(coverageOf(book, 0))).toBe(0.5);
+    expect(shareOf(coverageOf(book, 0) ?? { desired: 0, covered: 0 })).toBe(0.5);
   });
 
   it('right after a reconnect the SET is unknown: the last known count stands in, nothing is covered', () => {
     expect(coverageOf(emptyBook, 47)).toEqual({ desired: 47, covered: 0 });
+  });
+
+  it('before any read of the SET, coverage is unknown, not full', () => {
+    expect(coverageOf(emptyBook, null)).toBeNull();
   });
 
   it('an empty SET is served in full', () => {
