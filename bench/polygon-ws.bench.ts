@@ -131,11 +131,30 @@ async function latency(): Promise<void> {
   };
   const line = (name: string, m: { fromStart: number[]; fromCommit: number[] }) =>
     `         ${name}: ${m.fromStart.length} symbols; from the write's start p50 ${median(m.fromStart)} ms, p99 ${pct(m.fromStart, 99)} ms, max ${Math.max(...m.fromStart)} ms; from its commit p50 ${median(m.fromCommit)} ms, p99 ${pct(m.fromCommit, 99)} ms`;
+  // polygon-ws's own share of it: stream entry written (its id's time) → verified hint in the
+  // reconciler, from its histogram, per phase.
+  const hintBuckets = async (): Promise<Map<string, number>> => {
+    const text = await (await fetch(`${r.pws.httpUrl}/metrics`)).text();
+    const out = new Map<string, number>();
+    for (const m of text.matchAll(/^livescan_subscription_event_latency_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) out.set(m[1] as string, Number(m[2]));
+    return out;
+  };
+  const hintLine = (before: Map<string, number>, after: Map<string, number>) => {
+    const d = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+    const all = d('+Inf');
+    const share = (le: string) => `${((100 * d(le)) / Math.max(1, all)).toFixed(1)} % ≤ ${Number(le) * 1000} ms`;
+    return `         inside polygon-ws (entry written → verified hint), ${all} entries: ${share('0.0025')}, ${share('0.005')}, ${share('0.01')}`;
+  };
+  const h0 = await hintBuckets();
   const spaced = await measure(200, 1, 0, 200);
+  const h1 = await hintBuckets();
   const b2b = await measure(40, 5, 2, 1_000);
+  const h2 = await hintBuckets();
   console.log(`latency  scanner write (SET of 300 replaced, 2 added + 2 removed, events in the same MULTI) → upstream acknowledged the subscribe:`);
   console.log(line('spaced writes (200, 200 ms apart)', spaced));
+  console.log(hintLine(h0, h1));
   console.log(line('back to back (5 writes 2 ms apart, 40 rounds)', b2b));
+  console.log(hintLine(h1, h2));
   await r.stop();
 }
 
@@ -272,11 +291,14 @@ async function aggregates(): Promise<void> {
   await r.redis.del(AGGREGATES_STREAM);
   const sentBefore = r.sim.stats().aggregatesSent;
   await sleep(20_000);
+  // Stop the data, let what is in flight land, then compare what was sent with what was stored.
+  r.sim.setSilent(true);
+  await sleep(3_000);
   const sent = r.sim.stats().aggregatesSent - sentBefore;
-  await sleep(3_000); // let the last frames land
-  // Entries of windows that started after the cut: count each (symbol, window) once.
-  const seen = new Map<string, number>();
+  const perWindow = new Map<number, number>();
+  const seen = new Set<string>();
   let total = 0;
+  let dupes = 0;
   let cursor = '-';
   for (;;) {
     const page = await r.redis.xrange(AGGREGATES_STREAM, cursor, '+', 'COUNT', 20_000);
@@ -284,14 +306,25 @@ async function aggregates(): Promise<void> {
     for (const [id, fields] of page) {
       const data = JSON.parse(fields[1] as string) as { sym: string; e: number };
       const key = `${data.sym}@${data.e}`;
-      seen.set(key, (seen.get(key) ?? 0) + 1);
+      if (seen.has(key)) dupes++;
+      seen.add(key);
+      perWindow.set(data.e, (perWindow.get(data.e) ?? 0) + 1);
       total++;
       cursor = `(${id}`;
     }
   }
-  const dupes = [...seen.values()].filter((v) => v > 1).length;
-  console.log(`aggregates ${n} symbols a second for 20 s: the simulator sent ${sent} in the window, the stream holds ${total} entries (${seen.size} distinct symbol-windows, ${dupes} duplicated)`);
+  // The first window may have been half-published when the stream was cut: the others are whole.
+  const windows = [...perWindow.entries()].sort((a, b) => a[0] - b[0]).slice(1);
+  const whole = windows.filter(([, n]) => n === n0(windows)).length;
+  console.log(
+    `aggregates ${n} symbols a second for 20 s: the simulator sent ${sent}, the stream holds ${total} (${dupes} duplicated); ` +
+      `${whole} of ${windows.length} windows after the first hold all ${n0(windows)} symbols`,
+  );
   await r.stop();
+}
+
+function n0(windows: [number, number][]): number {
+  return Math.max(0, ...windows.map(([, n]) => n));
 }
 
 async function heal(): Promise<void> {

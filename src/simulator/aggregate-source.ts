@@ -30,7 +30,8 @@ export interface AggregateEvent {
   e: number;
 }
 
-function fnv1a(s: string): number {
+/** A stable hash of a symbol: each symbol's own seeded stream, whatever the order of calls. */
+export function fnv1a(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

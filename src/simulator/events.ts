@@ -11,7 +11,7 @@
 // channels of one symbol tell one story: a second's trades sum to its `v`, its quote brackets its
 // close, a minute folds its seconds.
 
-import { tradeCount, type AggregateEvent } from './aggregate-source.js';
+import { fnv1a, tradeCount, type AggregateEvent } from './aggregate-source.js';
 
 /** The channel prefixes the simulator acknowledges and produces data for. */
 export const CHANNEL_PREFIXES = ['A', 'AM', 'T', 'Q', 'LULD', 'NOI'] as const;
@@ -85,15 +85,6 @@ export type DataEvent = AggregateEvent | MinuteAggregateEvent | TradeEvent | Quo
 
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 const round2 = (x: number): number => Math.round(x * 100) / 100;
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 /** A symbol's tape (1 NYSE, 2 NYSE American, 3 Nasdaq): fixed per symbol, as a listing is. */
 export function tapeOf(sym: string): number {

@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/env.js';
 import type { PolygonWsRole } from '../../src/roles/polygon-ws.js';
-import { startWsServer, type WsServerHandle } from '../../src/roles/ws-server.js';
+import type { WsServerHandle } from '../../src/roles/ws-server.js';
 import {
   ACTIVE_TICKERS_KEY,
   AGGREGATES_STREAM,
-  categoryKey,
-  RANKING_DELTAS_STREAM,
   STREAM_DATA_FIELD,
   SUBSCRIPTIONS_STREAM,
   type Category,
@@ -17,6 +14,7 @@ import { startTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
 import { ListClient } from '../ws-server/helpers/list-client.js';
 import { captureLog } from '../ws-server/helpers/log.js';
+import { startTestWsServer, writeLists } from '../ws-server/helpers/ws-server.js';
 
 // Symbols are case-sensitive upstream: preferreds carry a lower-case `p` (`AMpB`, `BCpC`), classes
 // a dot (`BRK.B`). SET → polygon-ws → simulator (what it acknowledged is the ground truth) →
@@ -42,21 +40,8 @@ describe('case-sensitive symbols end to end', () => {
     r = await startTestRedis();
     sim = await startPolygonSimulator({ aggregateIntervalMs: 200 });
     // What the scanner would have written: the lists (key and snapshot entry) and their union, the SET.
-    const tx = r.client.multi();
-    for (const [list, symbols] of Object.entries(LISTS)) {
-      const rows = symbols.map((symbol, i) => ({ symbol, rank: i + 1, price: 10, change_percent: 5, volume: 1e6, rvol: 2, market_cap: null }));
-      tx.set(categoryKey(list as Category), JSON.stringify(rows));
-      tx.xadd(RANKING_DELTAS_STREAM, '*', STREAM_DATA_FIELD, JSON.stringify({ type: 'snapshot', list, sequence: 1, rows }));
-    }
-    tx.sadd(ACTIVE_TICKERS_KEY, ...SET).expire(ACTIVE_TICKERS_KEY, 3600);
-    await tx.exec();
-    wsServer = await startWsServer({
-      config: { ...loadConfig({}), WS_SERVER_PORT: 0, WS_SERVER_HOST: '127.0.0.1' },
-      redisUrl: r.server.url,
-      log: wsLog.log,
-      blockMs: 1_000,
-      statusIntervalMs: 1_000,
-    });
+    await writeLists(r.client, LISTS).sadd(ACTIVE_TICKERS_KEY, ...SET).expire(ACTIVE_TICKERS_KEY, 3600).exec();
+    wsServer = await startTestWsServer(r.server.url, wsLog.log);
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/env.js';
 import { AGGREGATES_STREAM, CATEGORIES, STREAM_DATA_FIELD, type Category } from '../../src/shared/redis-keys.js';
-import { startWsServer, type WsServerHandle } from '../../src/roles/ws-server.js';
+import type { WsServerHandle } from '../../src/roles/ws-server.js';
 import { startTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
 import { FakeScanner } from './helpers/fake-scanner.js';
 import { ListClient } from './helpers/list-client.js';
 import { captureLog } from './helpers/log.js';
+import { startTestWsServer } from './helpers/ws-server.js';
 
 // End to end on a real Redis: a scanner writes keys and deltas, the ws-server fans them out,
 // clients rebuild the lists. Through a Redis restart (all data lost) and a client reconnect,
@@ -27,13 +27,7 @@ describe('ws-server end to end', () => {
     scanner = new FakeScanner(redis.client, { seed: 2024, maxLen: 200 });
     await scanner.scan();
     await scanner.scan();
-    server = await startWsServer({
-      config: { ...loadConfig({}), WS_SERVER_PORT: 0, WS_SERVER_HOST: '127.0.0.1' },
-      redisUrl: redis.server.url,
-      log: captured.log,
-      blockMs: 1_000,
-      statusIntervalMs: 1_000,
-    });
+    server = await startTestWsServer(redis.server.url, captured.log);
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));

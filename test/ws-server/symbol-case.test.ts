@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/env.js';
-import { startWsServer, type WsServerHandle } from '../../src/roles/ws-server.js';
-import { AGGREGATES_STREAM, categoryKey, RANKING_DELTAS_STREAM, STREAM_DATA_FIELD, type Category } from '../../src/shared/redis-keys.js';
+import type { WsServerHandle } from '../../src/roles/ws-server.js';
+import { AGGREGATES_STREAM, STREAM_DATA_FIELD, type Category } from '../../src/shared/redis-keys.js';
 import { startTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
 import { ListClient } from './helpers/list-client.js';
 import { captureLog } from './helpers/log.js';
+import { startTestWsServer, writeLists } from './helpers/ws-server.js';
 
 // Symbols are case-sensitive upstream: `AMpB` (a preferred) and `AMPB` are two symbols. The
 // ws-server routes a price read from Redis to the clients whose lists hold that exact spelling,
@@ -25,20 +25,8 @@ describe('ws-server routes aggregates by the exact symbol', () => {
   beforeAll(async () => {
     redis = await startTestRedis();
     // What a scanner writes: each list's key and a snapshot entry, together.
-    const tx = redis.client.multi();
-    for (const [list, symbols] of Object.entries(lists)) {
-      const rows = symbols.map((symbol, i) => ({ symbol, rank: i + 1, price: 10 + i, change_percent: 5, volume: 1e6, rvol: 2, market_cap: null }));
-      tx.set(categoryKey(list as Category), JSON.stringify(rows));
-      tx.xadd(RANKING_DELTAS_STREAM, '*', STREAM_DATA_FIELD, JSON.stringify({ type: 'snapshot', list, sequence: 1, rows }));
-    }
-    await tx.exec();
-    server = await startWsServer({
-      config: { ...loadConfig({}), WS_SERVER_PORT: 0, WS_SERVER_HOST: '127.0.0.1' },
-      redisUrl: redis.server.url,
-      log: captured.log,
-      blockMs: 1_000,
-      statusIntervalMs: 1_000,
-    });
+    await writeLists(redis.client, lists).exec();
+    server = await startTestWsServer(redis.server.url, captured.log);
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
