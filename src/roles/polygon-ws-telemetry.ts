@@ -116,13 +116,14 @@ export function createPolygonWsTelemetry(opts: {
     reconnections.inc({ code: String(e.code) });
     if (e.code === 1008) closes1008.inc();
     if (lifetime !== null) lifetimes.observe(lifetime);
-    lastClose = { at: new Date().toISOString(), cause: e.cause, code: e.code, reason: e.reason, lifetime_seconds: lifetime };
+    const lifetimeSeconds = lifetime === null ? null : Math.round(lifetime * 1000) / 1000;
+    lastClose = { at: new Date().toISOString(), cause: e.cause, code: e.code, reason: e.reason, lifetime_seconds: lifetimeSeconds };
     const sent = opts.recentSends(SENT_WINDOW_MS);
     const line = {
       close_code: e.code,
       reason: e.reason,
       cause: e.cause,
-      lifetime_seconds: lifetime === null ? null : Math.round(lifetime * 1000) / 1000,
+      lifetime_seconds: lifetimeSeconds,
       died_young: lifetime !== null && !e.matured,
       sent_last_5s: { messages: sent.messages, channels: sent.channels },
       sent_in_burst_window: e.recentSends,

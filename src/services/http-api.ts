@@ -65,6 +65,10 @@ export interface HttpApiOptions {
   now?: () => number;
 }
 
+function round(x: number | null, digits: number): number | null {
+  return x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits;
+}
+
 /** Largest request body accepted; a bigger one is answered 413 before it is read. */
 export const HTTP_BODY_LIMIT = 16 * 1024;
 
@@ -209,12 +213,12 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
       last_close: s.lastClose,
       close_1008_count: s.closesByCode['1008'] ?? 0,
       max_connections_kicks: s.maxConnectionsKicks,
-      coverage: s.coverage,
-      availability: s.availability.availability,
-      mean_coverage: s.availability.meanShare,
-      measured_seconds: s.availability.measuredSeconds,
-      longest_dark_seconds: s.availability.longestDarkSeconds,
-      dark_for_seconds: s.availability.darkForSeconds,
+      coverage: round(s.coverage, 4),
+      availability: round(s.availability.availability, 4),
+      mean_coverage: round(s.availability.meanShare, 4),
+      measured_seconds: round(s.availability.measuredSeconds, 3),
+      longest_dark_seconds: round(s.availability.longestDarkSeconds, 3),
+      dark_for_seconds: round(s.availability.darkForSeconds, 3),
       messages_in: s.messagesIn,
       messages_out: s.messagesOut,
       frames_rejected: s.framesRejected,
