@@ -22,7 +22,8 @@ const ENTRY_REASONS = new Set(['missing_symbol', 'invalid_symbol', 'missing_acti
 const hugeString = fc.integer({ min: 1_000, max: 200_000 }).map((n) => 'A'.repeat(n));
 const fieldValue = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('subscribe', 'unsubscribe', ' Subscribe ', 'UNSUBSCRIBE', 'explode', 'AAPL', 'msft', 'brk.b', ' NVDA ', 'AMpB', ' BCpC ') },
-  { weight: 3, arbitrary: tickerish.map(String) },
+  // Not String(v): a generated object may carry its own `toString` field, which String() calls.
+  { weight: 3, arbitrary: tickerish.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))) },
   { weight: 3, arbitrary: nastyString },
   { weight: 1, arbitrary: hugeString },
 );
