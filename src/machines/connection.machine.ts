@@ -118,6 +118,14 @@ export interface ConnectionContext {
   matured: boolean;
   /** The current socket has opened (so a close is not a failed connect). */
   opened: boolean;
+  /** Our messages in the current burst window (the `sends` region). */
+  windowSends: number;
+  /**
+   * The largest burst the upstream has taken without closing us within the burst window: a
+   * close after no more than that is not blamed on our sends (a resubscription the upstream
+   * accepted before is no evidence when a storm's close happens to follow it).
+   */
+  provenBurst: number;
   kicks: number;
   lastClose: LastClose | null;
   lastError: string | null;
@@ -161,7 +169,7 @@ export type SocketCommand =
 const noSocket = fromCallback<SocketCommand>(() => () => undefined);
 
 /** The close an event describes, attributed to its cause. */
-export function closeOf(ctx: Pick<ConnectionContext, 'settings' | 'opened'>, event: ConnectionEvent, timeout?: 'heartbeat' | 'handshake_timeout'): Omit<LastClose, 'matured'> & { error: string | null } {
+export function closeOf(ctx: Pick<ConnectionContext, 'settings' | 'opened' | 'provenBurst'>, event: ConnectionEvent, timeout?: 'heartbeat' | 'handshake_timeout'): Omit<LastClose, 'matured'> & { error: string | null } {
   if (timeout === 'heartbeat') return { code: 4000, reason: 'heartbeat_timeout', cause: 'heartbeat', recentSends: 0, error: 'upstream silent: heartbeat timeout' };
   if (timeout === 'handshake_timeout') {
     return { code: 4001, reason: 'handshake_timeout', cause: 'handshake_timeout', recentSends: 0, error: 'no auth_success within the handshake timeout' };
@@ -180,7 +188,7 @@ export function closeOf(ctx: Pick<ConnectionContext, 'settings' | 'opened'>, eve
         ? 'connect_failed'
         : event.code !== 1008
           ? 'network'
-          : recentSends >= ctx.settings.burstMessages
+          : recentSends >= ctx.settings.burstMessages && recentSends > ctx.provenBurst
             ? 'sent_burst'
             : 'policy';
       return { code: event.code, reason: event.reason, cause, recentSends, error: null };
@@ -212,6 +220,7 @@ export const connectionMachine = setup({
     handshakeTimeout: ({ context }) => context.settings.handshakeTimeoutMs,
     stablePeriod: ({ context }) => context.settings.stableAfterMs,
     youngDeath: ({ context }) => context.settings.youngDeathMs,
+    burstWindow: ({ context }) => context.settings.burstWindowMs,
   },
   actions: {
     recordClose: enqueueActions(({ enqueue, context, event, system }, params: { timeout?: 'heartbeat' | 'handshake_timeout' }) => {
@@ -272,6 +281,8 @@ export const connectionMachine = setup({
     attempt: 0,
     matured: false,
     opened: false,
+    windowSends: 0,
+    provenBurst: 0,
     kicks: 0,
     lastClose: null,
     lastError: null,
@@ -288,7 +299,7 @@ export const connectionMachine = setup({
     open: {
       type: 'parallel',
       invoke: { id: 'socket', src: 'socket' },
-      entry: assign({ matured: false, opened: false }),
+      entry: assign({ matured: false, opened: false, windowSends: 0 }),
       // Leaving `open` stops the socket actor (its cleanup closes the socket) and, whatever the
       // cause, tells the reconciler that nothing is acknowledged any more.
       exit: 'notifyDisconnected',
@@ -326,6 +337,23 @@ export const connectionMachine = setup({
               entry: emit({ type: 'live' as const }),
               on: { SEND: { actions: 'forwardSend' } },
               after: { stablePeriod: { actions: 'forgetKicks' } },
+            },
+          },
+        },
+        sends: {
+          // Counts our messages per burst window; a window the connection outlived proves that
+          // burst acceptable.
+          initial: 'quiet',
+          states: {
+            quiet: { on: { SEND: { target: 'counting', actions: assign({ windowSends: 1 }) } } },
+            counting: {
+              on: { SEND: { actions: assign({ windowSends: ({ context }) => context.windowSends + 1 }) } },
+              after: {
+                burstWindow: {
+                  target: 'quiet',
+                  actions: assign({ provenBurst: ({ context }) => Math.max(context.provenBurst, context.windowSends), windowSends: 0 }),
+                },
+              },
             },
           },
         },

@@ -179,6 +179,30 @@ describe('connection lifecycle', () => {
     ]);
   });
 
+  it('a burst the upstream already took is no evidence: only a close after a larger one is blamed on our sends', async () => {
+    h = createHarness();
+    h.set = Array.from({ length: 9 }, (_, i) => `B${i}`);
+    h.handshake();
+    await h.flush();
+    // Three messages of 3 within the burst window (two at once, one 100 ms later), acked.
+    for (let i = 0; i < 3; i++) h.clock.increment(100);
+    h.socket().ackAll();
+    await h.flush();
+    h.clock.increment(1_000);
+    expect(h.conn().getSnapshot().context.provenBurst).toBe(3);
+    // A storm's close right after a resubscription of the same size: not blamed.
+    h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '', recentSendsMs: [5, 10, 20] });
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('policy');
+    expect(h.rec().getSnapshot().context.flow.factor).toBe(1);
+    // A larger burst than any the upstream took, then a close: blamed.
+    h.clock.increment(h.conn().getSnapshot().context.nextDelayMs);
+    h.handshake();
+    await h.flush();
+    h.socket().send({ type: 'SOCKET_CLOSED', code: 1008, reason: '', recentSendsMs: [1, 2, 3, 4] });
+    expect(h.conn().getSnapshot().context.lastClose?.cause).toBe('sent_burst');
+    expect(h.rec().getSnapshot().context.flow.factor).toBe(0.5);
+  });
+
   it('a change of pace applies at once: the bucket refills at the new rate from the slow-down on', async () => {
     h = createHarness();
     h.set = Array.from({ length: 30 }, (_, i) => `P${i}`);
