@@ -48,17 +48,30 @@ interface Rig {
   stop(): Promise<void>;
 }
 
+interface RigOptions {
+  sim?: PolygonSimulatorOptions;
+  /** The SET before polygon-ws starts: these symbols, or this many fresh ones. */
+  initial?: number | Iterable<string>;
+  env?: Record<string, string>;
+  /** Prefix of the scanner's fresh symbols. */
+  prefix?: string;
+  /** Just before polygon-ws starts: listen to the simulator from its very first connection. */
+  beforeStart?: (sim: PolygonSimulator) => void;
+}
+
 let rigs = 0;
-async function rig(name: string, simOpts: PolygonSimulatorOptions, initial: Set<string>, env: Record<string, string> = {}, prefix = 'B'): Promise<Rig> {
+async function rig(name: string, opts: RigOptions = {}): Promise<Rig> {
   const redisServer = await startEmbeddedRedis();
   const redis = new Redis(redisServer.url);
-  const sim = await startPolygonSimulator({ aggregateIntervalMs: 0, ...simOpts });
+  const sim = await startPolygonSimulator({ aggregateIntervalMs: 0, ...opts.sim });
   const truth = new GroundTruth(sim);
-  const scanner = new ScannerWriter(redis, prefix, ++rigs);
+  const scanner = new ScannerWriter(redis, opts.prefix ?? 'B', ++rigs);
+  const initial = typeof opts.initial === 'number' ? scanner.fresh(opts.initial) : new Set(opts.initial ?? []);
   if (initial.size > 0) await scanner.write(initial);
   truth.setDesired(scanner.members());
+  opts.beforeStart?.(sim);
   const logFile = `/tmp/livescan-bench-${name}.log`;
-  const pws = await startPolygonWsProcess({ redisUrl: redisServer.url, wsUrl: sim.url, logFile, env });
+  const pws = await startPolygonWsProcess({ redisUrl: redisServer.url, wsUrl: sim.url, logFile, env: opts.env });
   // Events written before the consumer group exists are for the reconciler to heal, not the
   // event path: measure from the moment the group is there.
   for (let i = 0; ; i++) {
@@ -92,7 +105,7 @@ async function write(r: Rig, next: Set<string>): Promise<number> {
 
 async function latency(): Promise<void> {
   // A SET of a scanner's size (11 lists of up to 30), so a write's removals hit older symbols.
-  const r = await rig('latency', {}, new Set(Array.from({ length: 300 }, (_, i) => `L${i}`)), { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' });
+  const r = await rig('latency', { initial: Array.from({ length: 300 }, (_, i) => `L${i}`), env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' } });
   await r.truth.whenFull(30_000);
   const acked = new Map<string, number>();
   // Both ends on this process's monotonic clock: the write's start, and the simulator's ack.
@@ -162,22 +175,13 @@ async function scale(): Promise<void> {
   const n = 10_000;
   const boots: number[] = [];
   for (let round = 0; round < 3; round++) {
-    const redisServer = await startEmbeddedRedis();
-    const redis = new Redis(redisServer.url);
-    const sim = await startPolygonSimulator({ aggregateIntervalMs: 0 });
-    const scanner = new ScannerWriter(redis, `S${round}X`);
-    await scanner.write(scanner.fresh(n));
     let authAt = 0;
-    sim.once('authenticated', () => (authAt = performance.now()));
-    const pws = await startPolygonWsProcess({ redisUrl: redisServer.url, wsUrl: sim.url, logFile: `/tmp/livescan-bench-boot${round}.log` });
-    await until(() => authAt > 0 && sim.acknowledged().size === n, 60_000, 'bootstrap');
+    const b = await rig(`boot${round}`, { initial: n, prefix: `S${round}X`, beforeStart: (sim) => sim.once('authenticated', () => (authAt = performance.now())) });
+    await until(() => authAt > 0 && b.sim.acknowledged().size === n, 60_000, 'bootstrap');
     boots.push(Math.round(performance.now() - authAt));
-    await pws.stop();
-    await sim.close();
-    redis.disconnect();
-    await redisServer.stop();
+    await b.stop();
   }
-  const r = await rig('scale', {}, new Set(), {}, 'R');
+  const r = await rig('scale', { prefix: 'R' });
   await write(r, r.scanner.fresh(n));
   await r.truth.whenFull(60_000);
   const resub: number[] = [];
@@ -202,7 +206,7 @@ async function scale(): Promise<void> {
 
 async function storm(n: number): Promise<void> {
   const seconds = Number(process.env.BENCH_STORM_S ?? 180);
-  const r = await rig(`storm${n}`, { aggregateIntervalMs: 1_000 }, new Set(), {}, `T${n}X`);
+  const r = await rig(`storm${n}`, { sim: { aggregateIntervalMs: 1_000 }, prefix: `T${n}X` });
   await write(r, r.scanner.fresh(n));
   await r.truth.whenFull(60_000);
   await sleep(2_000);
@@ -249,42 +253,30 @@ async function storm(n: number): Promise<void> {
 
 async function limit(): Promise<void> {
   const n = 10_000;
-  const redisServer = await startEmbeddedRedis();
-  const redis = new Redis(redisServer.url);
-  const sim = await startPolygonSimulator({ aggregateIntervalMs: 0, maxMessagesPerSecond: 5 });
-  const truth = new GroundTruth(sim);
-  const scanner = new ScannerWriter(redis, 'U');
-  await scanner.write(scanner.fresh(n));
-  truth.setDesired(scanner.members());
-  let closes = 0;
-  sim.on('closed', () => closes++);
-  const t0 = performance.now();
-  const pws = await startPolygonWsProcess({ redisUrl: redisServer.url, wsUrl: sim.url, logFile: '/tmp/livescan-bench-limit.log' });
+  let t0 = 0;
+  const r = await rig('limit', { sim: { maxMessagesPerSecond: 5 }, initial: n, prefix: 'U', beforeStart: () => (t0 = performance.now()) });
+  const closes = () => Object.values(r.sim.stats().closesByCode).reduce((a, b) => a + b, 0);
   let held = NaN;
   try {
-    await truth.whenFull(60_000);
-    held = performance.now() - t0;
+    await r.truth.whenFull(60_000);
+    held = (r.truth.lastFullAt() ?? performance.now()) - t0;
   } catch {
     /* reported below */
   }
-  const closesToHold = closes;
-  truth.start();
+  const closesToHold = closes();
+  r.truth.start();
   await sleep(60_000);
-  const watch = truth.figures();
-  const stats = await pws.stats();
+  const watch = r.truth.figures();
+  const stats = await r.pws.stats();
   console.log(`limit    ${n} tickers, an unannounced limit of 5 subscribe/unsubscribe messages a second (bare 1008 for a violator):`);
-  console.log(`         start → whole SET held: ${Number.isNaN(held) ? 'not within 60 s' : `${(held / 1000).toFixed(1)} s`}, with ${closesToHold} closes (simulator flood closes ${sim.stats().floodCloses})`);
-  console.log(`         the next 60 s: availability ${f4(watch.availability)}, closes ${closes - closesToHold}; rate factor now ${(stats.flow as { rate_factor: number }).rate_factor}, closes by cause ${JSON.stringify(Object.fromEntries(Object.entries(stats.closes_by_cause as Record<string, number>).filter(([, v]) => v > 0)))}`);
-  truth.stop();
-  await pws.stop();
-  await sim.close();
-  redis.disconnect();
-  await redisServer.stop();
+  console.log(`         start → whole SET held: ${Number.isNaN(held) ? 'not within 60 s' : `${(held / 1000).toFixed(1)} s`}, with ${closesToHold} closes (simulator flood closes ${r.sim.stats().floodCloses})`);
+  console.log(`         the next 60 s: availability ${f4(watch.availability)}, closes ${closes() - closesToHold}; rate factor now ${(stats.flow as { rate_factor: number }).rate_factor}, closes by cause ${JSON.stringify(Object.fromEntries(Object.entries(stats.closes_by_cause as Record<string, number>).filter(([, v]) => v > 0)))}`);
+  await r.stop();
 }
 
 async function aggregates(): Promise<void> {
   const n = 10_000;
-  const r = await rig('aggregates', { aggregateIntervalMs: 1_000 }, new Set(), { AGGREGATES_MAXLEN: '10000000' }, 'G');
+  const r = await rig('aggregates', { sim: { aggregateIntervalMs: 1_000 }, env: { AGGREGATES_MAXLEN: '10000000' }, prefix: 'G' });
   await write(r, r.scanner.fresh(n));
   await r.truth.whenFull(60_000);
   await sleep(1_500);
@@ -328,7 +320,7 @@ function n0(windows: [number, number][]): number {
 }
 
 async function heal(): Promise<void> {
-  const r = await rig('heal', {}, new Set(['AAPL']), { RECONCILE_INTERVAL_MS: '5000' }, 'H');
+  const r = await rig('heal', { initial: ['AAPL'], env: { RECONCILE_INTERVAL_MS: '5000' }, prefix: 'H' });
   await r.truth.whenFull(30_000);
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {

@@ -65,36 +65,25 @@ export function connectionSettingsOf(input: ConnectionSettingsInput | undefined)
 }
 
 /** Why a connection ended: what the upstream said before the close, or what the close looked like. */
-export type CloseCause =
-  | 'max_connections'
-  | 'slow_consumer'
-  | 'force_disconnect'
-  | 'auth_failed'
-  | 'auth_timeout'
-  /** A bare 1008 with no status before it. */
-  | 'policy'
-  /** A bare 1008 right after a burst of our own control messages: plausibly our doing. */
-  | 'sent_burst'
-  /** Any other close or drop of an open socket. */
-  | 'network'
-  /** The socket never opened. */
-  | 'connect_failed'
-  | 'heartbeat'
-  | 'handshake_timeout';
-
-export const CLOSE_CAUSES: readonly CloseCause[] = [
+export const CLOSE_CAUSES = [
   'max_connections',
   'slow_consumer',
   'force_disconnect',
   'auth_failed',
   'auth_timeout',
+  /** A bare 1008 with no status before it. */
   'policy',
+  /** A bare 1008 right after a burst of our own control messages: plausibly our doing. */
   'sent_burst',
+  /** Any other close or drop of an open socket. */
   'network',
+  /** The socket never opened. */
   'connect_failed',
   'heartbeat',
   'handshake_timeout',
-];
+] as const;
+
+export type CloseCause = (typeof CLOSE_CAUSES)[number];
 
 export type ReconnectKind = 'prompt' | 'escalated' | 'kick';
 

@@ -1,7 +1,7 @@
 import { assign, enqueueActions, fromPromise, not, raise, setup, type ActorRefFrom } from 'xstate';
 import { requirePositive } from '../shared/check-settings.js';
 import { CONNECTION_ID, peer, type LinkEvent, type OutboxEvent } from './protocol.js';
-import { applyAcks, hasPending, takeBatches } from '../subscriptions/subscription-batcher.js';
+import { applyAcks, hasInFlight, hasPending, takeBatches } from '../subscriptions/subscription-batcher.js';
 import {
   addToken,
   burstOf,
@@ -244,7 +244,7 @@ export const reconcilerMachine = setup({
     // Cheap checks first: while anything is in flight or pending (a resubscription of 10,000),
     // this runs after every event and must not walk the whole book.
     isInSync: ({ context }) =>
-      context.book.desired !== null && countOf(context.book.inFlight) === 0 && !hasPending(context.book) && gapOf(context.book) === 0,
+      context.book.desired !== null && !hasInFlight(context.book) && !hasPending(context.book) && gapOf(context.book) === 0,
   },
   actions: {
     clearBook: assign({ book: emptyBook, recentHints: {} }),

@@ -4,6 +4,7 @@ import { AvailabilityMeter, coverageOf, shareOf, type AvailabilityFigures, type 
 import { countOf, type SubscriptionBook } from '../subscriptions/subscription-book.js';
 import type { Logger } from '../shared/logger.js';
 import { counter, gauge, histogram } from '../shared/metrics.js';
+import type { LastCloseFigures } from '../services/http-api.js';
 
 // polygon-ws's log lines and metrics, all from events the machines emit and snapshots of the
 // reconciler's book; and the lifetime figures (closes by cause and code, coverage, availability)
@@ -42,15 +43,6 @@ const liveGauge = gauge('livescan_upstream_live', '1 when the upstream connectio
 const POLICY_CAUSES: ReadonlySet<CloseCause> = new Set(['policy', 'sent_burst', 'slow_consumer', 'force_disconnect']);
 /** What a close line reports of our own sends before it. */
 const SENT_WINDOW_MS = 5_000;
-
-export interface LastCloseFigures {
-  at: string;
-  cause: CloseCause;
-  code: number;
-  reason: string;
-  /** From auth_success to the close; null when it never authenticated. */
-  lifetime_seconds: number | null;
-}
 
 export interface TelemetryFigures {
   reconnections: number;

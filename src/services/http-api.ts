@@ -13,6 +13,15 @@ import { DEFAULT_HTTP_RATE, KeyedRateLimiter, type TokenRate } from '../shared/r
 // POST /reconciler/force, GET /stats; plus /health and /metrics). It reads a view of the actor
 // system and never changes it except through the reconciler's FORCE event.
 
+export interface LastCloseFigures {
+  at: string;
+  cause: CloseCause;
+  code: number;
+  reason: string;
+  /** From auth_success to the close; null when it never authenticated. */
+  lifetime_seconds: number | null;
+}
+
 export interface PolygonWsStatus {
   state: string;
   /** How many subscriptions the upstream has acknowledged. */
@@ -27,7 +36,7 @@ export interface PolygonWsStatus {
   reconnectionsLastHour: number;
   closesByCode: Record<string, number>;
   closesByCause: Record<CloseCause, number>;
-  lastClose: { at: string; cause: CloseCause; code: number; reason: string; lifetime_seconds: number | null } | null;
+  lastClose: LastCloseFigures | null;
   maxConnectionsKicks: number;
   /** Share of the SET acknowledged now; null while standing by. */
   coverage: number | null;

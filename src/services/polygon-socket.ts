@@ -65,13 +65,14 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
     sends.push({ at: performance.now(), channels });
     if (sends.length > SEND_MEMORY_COUNT) sends.splice(0, sends.length - SEND_MEMORY_COUNT);
   };
-  const sendAges = (since: number): number[] => {
+  /** Our recent messages, newest first, sent since `since` and within `windowMs` of now. */
+  const recent = (since: number, windowMs: number): SendRecord[] => {
     const now = performance.now();
-    const out: number[] = [];
+    const out: SendRecord[] = [];
     for (let i = sends.length - 1; i >= 0; i--) {
       const r = sends[i] as SendRecord;
-      if (r.at < since || now - r.at > SEND_MEMORY_MS) break;
-      out.push(Math.round(now - r.at));
+      if (r.at < since || now - r.at > windowMs) break;
+      out.push(r);
     }
     return out;
   };
@@ -207,7 +208,8 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
       const why = reason.toString();
       // The close's one line, with its cause and lifetime, comes from the role's telemetry.
       log.debug({ event: 'upstream_socket_closed', code, reason: why });
-      sendBack({ type: 'SOCKET_CLOSED', code, reason: why, recentSendsMs: sendAges(openedAt) });
+      const now = performance.now();
+      sendBack({ type: 'SOCKET_CLOSED', code, reason: why, recentSendsMs: recent(openedAt, SEND_MEMORY_MS).map((r) => Math.round(now - r.at)) });
     });
 
     receive((cmd) => {
@@ -235,16 +237,8 @@ export function createPolygonSocket(deps: PolygonSocketDeps): PolygonSocketServi
     logic,
     closed: async () => void (await Promise.all([...open])),
     recentSends(windowMs) {
-      const now = performance.now();
-      let messages = 0;
-      let channels = 0;
-      for (let i = sends.length - 1; i >= 0; i--) {
-        const r = sends[i] as SendRecord;
-        if (now - r.at > windowMs) break;
-        messages++;
-        channels += r.channels;
-      }
-      return { messages, channels };
+      const within = recent(-Infinity, windowMs);
+      return { messages: within.length, channels: within.reduce((n, r) => n + r.channels, 0) };
     },
   };
 }

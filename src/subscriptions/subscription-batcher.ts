@@ -15,6 +15,11 @@ export function hasPending(book: SubscriptionBook): boolean {
   return false;
 }
 
+export function hasInFlight(book: SubscriptionBook): boolean {
+  for (const _ in book.inFlight) return true;
+  return false;
+}
+
 export interface BatchLimits {
   /** Most channels in one message. */
   batchSize: number;

@@ -14,7 +14,7 @@ import { startTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
 import { ListClient } from '../ws-server/helpers/list-client.js';
 import { captureLog } from '../ws-server/helpers/log.js';
-import { startTestWsServer, writeLists } from '../ws-server/helpers/ws-server.js';
+import { startTestWsServer, subscribedClient, writeLists } from '../ws-server/helpers/ws-server.js';
 
 // Symbols are case-sensitive upstream: preferreds carry a lower-case `p` (`AMpB`, `BCpC`), classes
 // a dot (`BRK.B`). SET → polygon-ws → simulator (what it acknowledged is the ground truth) →
@@ -51,13 +51,7 @@ describe('case-sensitive symbols end to end', () => {
     await r?.stop();
   });
 
-  async function client(lists: Category[]): Promise<ListClient> {
-    const c = await ListClient.connect(`${wsServer.url.replace('http', 'ws')}/ws`);
-    clients.push(c);
-    c.subscribe(lists);
-    await eventually(() => c.snapshots === lists.length, 'snapshots');
-    return c;
-  }
+  const client = (lists: Category[]): Promise<ListClient> => subscribedClient(wsServer, lists, clients);
 
   async function streamSymbols(): Promise<string[]> {
     const entries = await r.client.xrange(AGGREGATES_STREAM, '-', '+');

@@ -5,7 +5,7 @@ import { startTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
 import { ListClient } from './helpers/list-client.js';
 import { captureLog } from './helpers/log.js';
-import { startTestWsServer, writeLists } from './helpers/ws-server.js';
+import { startTestWsServer, subscribedClient, writeLists } from './helpers/ws-server.js';
 
 // Symbols are case-sensitive upstream: `AMpB` (a preferred) and `AMPB` are two symbols. The
 // ws-server routes a price read from Redis to the clients whose lists hold that exact spelling,
@@ -34,13 +34,7 @@ describe('ws-server routes aggregates by the exact symbol', () => {
     await redis?.stop();
   });
 
-  async function client(subscribed: Category[]): Promise<ListClient> {
-    const c = await ListClient.connect(`${server.url.replace('http', 'ws')}/ws`);
-    clients.push(c);
-    c.subscribe(subscribed);
-    await eventually(() => c.snapshots === subscribed.length, 'snapshots');
-    return c;
-  }
+  const client = (subscribed: Category[]): Promise<ListClient> => subscribedClient(server, subscribed, clients);
 
   it('sends AMpB to the client holding AMpB, not to the one holding AMPB, and the other way round', async () => {
     const preferred = await client(['gappers_up']);

@@ -3,6 +3,8 @@ import { loadConfig } from '../../../src/config/env.js';
 import { startWsServer, type WsServerHandle } from '../../../src/roles/ws-server.js';
 import type { Logger } from '../../../src/shared/logger.js';
 import { RANKING_DELTAS_STREAM, STREAM_DATA_FIELD, categoryKey, type Category } from '../../../src/shared/redis-keys.js';
+import { eventually } from '../../helpers/wait.js';
+import { ListClient } from './list-client.js';
 
 /** A ws-server on a free loopback port with test-friendly timings. */
 export function startTestWsServer(redisUrl: string, log: Logger): Promise<WsServerHandle> {
@@ -24,4 +26,13 @@ export function writeLists(redis: Redis, lists: Partial<Record<Category, string[
     tx.xadd(RANKING_DELTAS_STREAM, '*', STREAM_DATA_FIELD, JSON.stringify({ type: 'snapshot', list, sequence: 1, rows }));
   }
   return tx;
+}
+
+/** A browser-protocol client of `server`, subscribed to `lists` and holding their snapshots; kept in `clients` to close. */
+export async function subscribedClient(server: WsServerHandle, lists: Category[], clients: ListClient[]): Promise<ListClient> {
+  const c = await ListClient.connect(`${server.url.replace('http', 'ws')}/ws`);
+  clients.push(c);
+  c.subscribe(lists);
+  await eventually(() => c.snapshots === lists.length, 'snapshots');
+  return c;
 }
