@@ -61,6 +61,16 @@ describe('dashboard in Chromium', () => {
       updated_at: updatedAt.toISOString(),
     });
 
+  // Real services rewrite their status every 2 s; the strip calls one stale after 15 s. The
+  // tests before the status strip's may take longer than that on a busy machine.
+  const writeFreshStatuses = async () => {
+    await redis.client.set(serviceStatusKey('polygon-ws'), statusOf(0));
+    await redis.client.set(
+      serviceStatusKey('scanner'),
+      JSON.stringify({ role: 'scanner', state: 'live', last_cycle_at: new Date().toISOString(), active_tickers: 42, updated_at: new Date().toISOString() }),
+    );
+  };
+
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's "chromium" package (scripts/ensure-deps.sh should)`);
@@ -71,11 +81,7 @@ describe('dashboard in Chromium', () => {
     await scanner.scan();
     // The test follows the fullest list, so there is something to see.
     list = [...CATEGORIES].sort((a, b) => (scanner.lists.get(b)?.length ?? 0) - (scanner.lists.get(a)?.length ?? 0))[0] ?? list;
-    await redis.client.set(serviceStatusKey('polygon-ws'), statusOf(0));
-    await redis.client.set(
-      serviceStatusKey('scanner'),
-      JSON.stringify({ role: 'scanner', state: 'live', last_cycle_at: new Date().toISOString(), active_tickers: 42, updated_at: new Date().toISOString() }),
-    );
+    await writeFreshStatuses();
     server = await startWsServer({
       config: { ...loadConfig({}), WS_SERVER_PORT: 0, WS_SERVER_HOST: '127.0.0.1' },
       redisUrl: redis.server.url,
@@ -186,6 +192,7 @@ describe('dashboard in Chromium', () => {
   });
 
   it('shows every service in the status strip and flags trouble', async () => {
+    await writeFreshStatuses();
     await eventually(async () => (await page.textContent('#summary'))?.includes('all in sync'), 'all in sync');
     expect(await page.textContent('[data-role="polygon-ws"] dd[data-field="gap"]')).toBe('0');
     // Coverage and availability as percentages, never rounded up to a full 100 %.
