@@ -9,6 +9,7 @@ import { isValidSymbol } from '../upstream/codec.js';
 import { backoffCeiling } from '../machines/backoff.js';
 import { LogThrottle } from '../shared/log-throttle.js';
 import type { ActiveSet } from './active-set.js';
+import { AckPipeline } from './subscription-events/ack-pipeline.js';
 
 // The event fast path: the scanner's subscribe/unsubscribe entries of `polygon_ws:subscriptions`,
 // read with the consumer group. Each entry is a hint, not a command: the symbols are checked
@@ -101,167 +102,182 @@ export interface SubscriptionEventsService {
   drained(): Promise<void>;
 }
 
+interface ReaderSettings {
+  consumer: string;
+  log: Logger;
+  activeSet: ActiveSet;
+  blockMs: number;
+  count: number;
+  claimIdleMs: number;
+  rejectedLog: LogThrottle;
+}
+
+/** One run of the reader: its own connection, its loop, its pipeline of acknowledgements. */
+class SubscriptionReader {
+  private stopped = false;
+  private busy = false;
+  private readonly acks: AckPipeline;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly settings: ReaderSettings,
+    private readonly system: Parameters<typeof peer>[0],
+    ack: (redis: Redis, ids: string[]) => Promise<void>,
+  ) {
+    this.acks = new AckPipeline((ids) => ack(redis, ids));
+  }
+
+  async run(): Promise<void> {
+    const { log } = this.settings;
+    let failures = 0;
+    let lastClaim = 0;
+    let recovered = false;
+    let groupReady = false;
+    while (!this.stopped) {
+      try {
+        if (!groupReady) {
+          await ensureGroup(this.redis);
+          groupReady = true;
+        }
+        if (!recovered) {
+          await this.recoverOwnPending();
+          recovered = true;
+        }
+        if (Date.now() - lastClaim > this.settings.claimIdleMs / 2) {
+          await this.claimAbandoned();
+          lastClaim = Date.now();
+        }
+        this.acks.throwFailure();
+        const batch = await this.readGroup('>', true);
+        this.acks.throwFailure();
+        await this.handleBusy(batch, true);
+        if (batch.length === 0) await readConsumerLag(this.redis);
+        failures = 0;
+      } catch (err) {
+        if (this.stopped) break;
+        failures++;
+        readErrors.inc();
+        recovered = false;
+        const message = err instanceof Error ? err.message : String(err);
+        // The stream or the group was deleted (or Redis restarted empty): create it again.
+        if (message.includes('NOGROUP')) groupReady = false;
+        log.warn({ event: 'subscription_events_read_failed', error: message, failures });
+        await new Promise((r) => setTimeout(r, backoffCeiling(failures, { baseMs: 100, maxMs: 5_000 })));
+      }
+    }
+    await this.acks.settled();
+    const failure = this.acks.pendingFailure();
+    if (failure !== null) {
+      log.warn({ event: 'subscription_events_ack_failed', error: failure instanceof Error ? failure.message : String(failure), hint: 'the entries stay pending and are read again' });
+    }
+    this.redis.disconnect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    // Blocked in XREADGROUP with nothing in hand: unblock it once the last acknowledgement is
+    // answered (this connection is the reader's alone). Otherwise the loop disconnects once
+    // the batch is acknowledged.
+    if (!this.busy) void this.acks.settled().then(() => this.redis.disconnect());
+  }
+
+  /** Our own entries left pending by a crash of this consumer. */
+  private async recoverOwnPending(): Promise<void> {
+    for (let batch = await this.readGroup('0', false); batch.length > 0 && !this.stopped; batch = await this.readGroup('0', false)) {
+      this.settings.log.info({ event: 'subscription_events_recovered', count: batch.length });
+      await this.handleBusy(batch);
+    }
+  }
+
+  private async readGroup(id: '>' | '0', block: boolean): Promise<RawEntry[]> {
+    const { consumer, count, blockMs } = this.settings;
+    const res = (
+      block
+        ? await this.redis.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', SUBSCRIPTIONS_STREAM, id)
+        : await this.redis.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', count, 'STREAMS', SUBSCRIPTIONS_STREAM, id)
+    ) as [string, RawEntry[]][] | null;
+    return res?.[0]?.[1] ?? [];
+  }
+
+  private async claimAbandoned(): Promise<void> {
+    const { consumer, count, claimIdleMs, log } = this.settings;
+    let cursor = '0-0';
+    do {
+      const res = (await this.redis.call('XAUTOCLAIM', SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, consumer, claimIdleMs, cursor, 'COUNT', count)) as [
+        string,
+        RawEntry[],
+        string[]?,
+      ];
+      cursor = res[0];
+      if (res[1].length > 0) log.info({ event: 'subscription_events_reclaimed', count: res[1].length });
+      await this.handleBusy(res[1]);
+    } while (cursor !== '0-0' && !this.stopped);
+  }
+
+  // A batch in hand is finished even when the actor is stopped meanwhile; once the reconciler
+  // is gone (the term ended) its entries stay pending, to be read again by the next reader.
+  private async handleBusy(entries: RawEntry[], pipelined = false): Promise<void> {
+    this.busy = true;
+    try {
+      await this.handle(entries, pipelined);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** `pipelined`: the acknowledgement goes out without waiting for its reply (the live path; see AckPipeline). */
+  private async handle(entries: RawEntry[], pipelined: boolean): Promise<void> {
+    if (entries.length === 0) return;
+    const valid: ParsedEntry[] = [];
+    for (const [id, fields] of entries) {
+      // A deleted entry still pending comes back with null fields.
+      const p = parseEntry(id, fields ?? []);
+      if ('reason' in p) {
+        rejected.inc({ reason: p.reason });
+        this.settings.rejectedLog.warn(p.reason, { event: 'subscription_event_rejected', id, reason: p.reason });
+      } else valid.push(p);
+    }
+    if (valid.length > 0) await this.hint(valid);
+    await this.acks.send(
+      entries.map(([id]) => id),
+      pipelined,
+    );
+  }
+
+  /** The reconciler is told what the SET says now of the entries' symbols. */
+  private async hint(valid: ParsedEntry[]): Promise<void> {
+    const symbols = [...new Set(valid.map((e) => e.symbol))];
+    const verdict = await this.settings.activeSet.check(symbols);
+    const reconciler = peer(this.system, RECONCILER_ID);
+    if (!reconciler) throw new Error('no reconciler registered in the actor system');
+    reconciler.send({ type: 'HINTS', ...verdict } satisfies ReconcilerEvent);
+    const now = Date.now();
+    for (const e of valid) {
+      handled.inc({ action: e.action });
+      hintLatency.observe(Math.max(0, now - Number(e.id.split('-')[0])) / 1000);
+      this.settings.log.debug({ event: 'subscription_event', symbol: e.symbol, action: e.action, in_set: verdict.members[e.symbol] });
+    }
+  }
+}
+
 export function createSubscriptionEvents(deps: SubscriptionEventsDeps): SubscriptionEventsService {
-  const { activeSet, consumer, log } = deps;
   const ack = deps.ack ?? (async (redis: Redis, ids: string[]) => void (await redis.xack(SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP, ...ids)));
-  const blockMs = deps.blockMs ?? 5_000;
-  // A whole scan's changes in one read: one verification, one HINTS, one message per action.
-  const count = deps.batchSize ?? 1_000;
-  const claimIdleMs = deps.claimIdleMs ?? 60_000;
-  const rejectedLog = new LogThrottle(log, 10_000);
+  const settings: ReaderSettings = {
+    consumer: deps.consumer,
+    log: deps.log,
+    activeSet: deps.activeSet,
+    blockMs: deps.blockMs ?? 5_000,
+    // A whole scan's changes in one read: one verification, one HINTS, one message per action.
+    count: deps.batchSize ?? 1_000,
+    claimIdleMs: deps.claimIdleMs ?? 60_000,
+    rejectedLog: new LogThrottle(deps.log, 10_000),
+  };
   let drained: Promise<void> = Promise.resolve();
 
   const logic = fromCallback(({ system }) => {
-    const redis = deps.connect();
-    let stopped = false;
-    let busy = false;
-    // The last acknowledgement, sent without waiting for its reply (see `handle`).
-    let acking: Promise<void> = Promise.resolve();
-    let ackFailure: unknown = null;
-    const throwAckFailure = () => {
-      if (ackFailure === null) return;
-      const err = ackFailure;
-      ackFailure = null;
-      throw err;
-    };
-
-    /**
-     * `pipelined`: the acknowledgement goes out without waiting for its reply (the live path).
-     * Re-reads of pending entries wait for it: an ack that keeps failing (fenced out) must stop
-     * them, not make them read the same entries again and again.
-     */
-    const handle = async (entries: RawEntry[], pipelined = false): Promise<void> => {
-      if (entries.length === 0) return;
-      const valid: ParsedEntry[] = [];
-      for (const [id, fields] of entries) {
-        // A deleted entry still pending comes back with null fields.
-        const p = parseEntry(id, fields ?? []);
-        if ('reason' in p) {
-          rejected.inc({ reason: p.reason });
-          rejectedLog.warn(p.reason, { event: 'subscription_event_rejected', id, reason: p.reason });
-        } else valid.push(p);
-      }
-      if (valid.length > 0) {
-        const symbols = [...new Set(valid.map((e) => e.symbol))];
-        const verdict = await activeSet.check(symbols);
-        const reconciler = peer(system, RECONCILER_ID);
-        if (!reconciler) throw new Error('no reconciler registered in the actor system');
-        reconciler.send({ type: 'HINTS', ...verdict } satisfies ReconcilerEvent);
-        const now = Date.now();
-        for (const e of valid) {
-          handled.inc({ action: e.action });
-          hintLatency.observe(Math.max(0, now - Number(e.id.split('-')[0])) / 1000);
-          log.debug({ event: 'subscription_event', symbol: e.symbol, action: e.action, in_set: verdict.members[e.symbol] });
-        }
-      }
-      // Pipelined ahead of the next read on this connection (Redis runs them in order), so
-      // entries written meanwhile need not wait for this reply: back-to-back scanner writes
-      // reach the upstream as fast as spaced ones. A failure surfaces at the loop's next turn.
-      acking = ack(redis, entries.map(([id]) => id)).catch((err: unknown) => {
-        ackFailure = err;
-      });
-      if (!pipelined) {
-        await acking;
-        throwAckFailure();
-      }
-    };
-
-    const readGroup = async (id: '>' | '0', block: boolean): Promise<RawEntry[]> => {
-      const res = (
-        block
-          ? await redis.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', SUBSCRIPTIONS_STREAM, id)
-          : await redis.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, consumer, 'COUNT', count, 'STREAMS', SUBSCRIPTIONS_STREAM, id)
-      ) as [string, RawEntry[]][] | null;
-      return res?.[0]?.[1] ?? [];
-    };
-
-    const claimAbandoned = async (): Promise<void> => {
-      let cursor = '0-0';
-      do {
-        const res = (await redis.call(
-          'XAUTOCLAIM',
-          SUBSCRIPTIONS_STREAM,
-          SUBSCRIPTIONS_GROUP,
-          consumer,
-          claimIdleMs,
-          cursor,
-          'COUNT',
-          count,
-        )) as [string, RawEntry[], string[]?];
-        cursor = res[0];
-        if (res[1].length > 0) log.info({ event: 'subscription_events_reclaimed', count: res[1].length });
-        await handleBusy(res[1]);
-      } while (cursor !== '0-0' && !stopped);
-    };
-
-    const run = async () => {
-      let failures = 0;
-      let lastClaim = 0;
-      let recovered = false;
-      let groupReady = false;
-      while (!stopped) {
-        try {
-          if (!groupReady) {
-            await ensureGroup(redis);
-            groupReady = true;
-          }
-          if (!recovered) {
-            // Our own entries left pending by a crash of this consumer.
-            for (let batch = await readGroup('0', false); batch.length > 0 && !stopped; batch = await readGroup('0', false)) {
-              log.info({ event: 'subscription_events_recovered', count: batch.length });
-              await handleBusy(batch);
-            }
-            recovered = true;
-          }
-          if (Date.now() - lastClaim > claimIdleMs / 2) {
-            await claimAbandoned();
-            lastClaim = Date.now();
-          }
-          throwAckFailure();
-          const batch = await readGroup('>', true);
-          throwAckFailure();
-          await handleBusy(batch, true);
-          if (batch.length === 0) await readConsumerLag(redis);
-          failures = 0;
-        } catch (err) {
-          if (stopped) break;
-          failures++;
-          readErrors.inc();
-          recovered = false;
-          const message = err instanceof Error ? err.message : String(err);
-          // The stream or the group was deleted (or Redis restarted empty): create it again.
-          if (message.includes('NOGROUP')) groupReady = false;
-          log.warn({ event: 'subscription_events_read_failed', error: message, failures });
-          await new Promise((r) => setTimeout(r, backoffCeiling(failures, { baseMs: 100, maxMs: 5_000 })));
-        }
-      }
-      await acking;
-      if (ackFailure !== null) {
-        log.warn({ event: 'subscription_events_ack_failed', error: ackFailure instanceof Error ? ackFailure.message : String(ackFailure), hint: 'the entries stay pending and are read again' });
-      }
-      redis.disconnect();
-    };
-
-    // A batch in hand is finished even when the actor is stopped meanwhile; once the reconciler
-    // is gone (the term ended) its entries stay pending, to be read again by the next reader.
-    const handleBusy = async (entries: RawEntry[], pipelined = false) => {
-      busy = true;
-      try {
-        await handle(entries, pipelined);
-      } finally {
-        busy = false;
-      }
-    };
-
-    drained = run();
-
-    return () => {
-      stopped = true;
-      // Blocked in XREADGROUP with nothing in hand: unblock it once the last acknowledgement is
-      // answered (this connection is the reader's alone). Otherwise the loop disconnects once
-      // the batch is acknowledged.
-      if (!busy) void acking.then(() => redis.disconnect());
-    };
+    const reader = new SubscriptionReader(deps.connect(), settings, system, ack);
+    drained = reader.run();
+    return () => reader.stop();
   });
 
   return { logic, drained: () => drained };

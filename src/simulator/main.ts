@@ -5,7 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/logger.js';
-import { OBSERVED_LATENESS, startPolygonSimulator, type PolygonSimulatorOptions } from './polygon-simulator.js';
+import { OBSERVED_LATENESS, startPolygonSimulator, type Lateness, type PolygonSimulatorOptions } from './polygon-simulator.js';
 
 const USAGE = `usage: node dist/simulator/main.js [options]
   --port N                  port on 127.0.0.1 (default 8765; 0 = any free port)
@@ -53,6 +53,45 @@ function list(raw: string | undefined): string[] | undefined {
   return items.length > 0 ? items : undefined;
 }
 
+/** --close-1008-every, or the storm's range: one timer, one of the two. */
+function scheduleFromArgs(every: string | undefined, min: string | undefined, max: string | undefined): PolygonSimulatorOptions['schedule1008EveryMs'] {
+  const every1008 = num('close-1008-every', every, 1);
+  const stormMin = num('storm-min-ms', min, 1);
+  const stormMax = num('storm-max-ms', max, 1);
+  if ((stormMin === undefined) !== (stormMax === undefined)) {
+    throw new Error('--storm-min-ms and --storm-max-ms go together');
+  }
+  if (stormMin !== undefined && stormMax !== undefined && stormMax < stormMin) {
+    throw new Error('--storm-max-ms must be >= --storm-min-ms');
+  }
+  if (stormMin !== undefined && every1008 !== undefined) {
+    throw new Error('--close-1008-every and --storm-min-ms/--storm-max-ms are two schedules for one timer: pick one');
+  }
+  return stormMin !== undefined && stormMax !== undefined ? { minMs: stormMin, maxMs: stormMax } : every1008;
+}
+
+/** --lateness-min-ms with --lateness-max-ms, or --observed-lateness, or none. */
+function latenessFromArgs(min: string | undefined, max: string | undefined, observed: boolean): Lateness | undefined {
+  const lateMin = num('lateness-min-ms', min);
+  const lateMax = num('lateness-max-ms', max);
+  if ((lateMin === undefined) !== (lateMax === undefined)) {
+    throw new Error('--lateness-min-ms and --lateness-max-ms go together');
+  }
+  if (lateMin !== undefined && lateMax !== undefined && lateMax < lateMin) {
+    throw new Error('--lateness-max-ms must be >= --lateness-min-ms');
+  }
+  if (lateMin !== undefined && observed) {
+    throw new Error('--observed-lateness and --lateness-min-ms/--lateness-max-ms are two latenesses: pick one');
+  }
+  return (
+    lateMin !== undefined && lateMax !== undefined
+      ? { minMs: lateMin, maxMs: lateMax }
+      : observed
+        ? { ...OBSERVED_LATENESS }
+        : undefined
+  );
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -96,35 +135,8 @@ async function main(): Promise<void> {
   });
   const dropAcks = num('drop-acks', values['drop-acks']);
   if (dropAcks !== undefined && dropAcks > 1) throw new Error('--drop-acks must be within 0..1');
-  const every1008 = num('close-1008-every', values['close-1008-every'], 1);
-  const stormMin = num('storm-min-ms', values['storm-min-ms'], 1);
-  const stormMax = num('storm-max-ms', values['storm-max-ms'], 1);
-  if ((stormMin === undefined) !== (stormMax === undefined)) {
-    throw new Error('--storm-min-ms and --storm-max-ms go together');
-  }
-  if (stormMin !== undefined && stormMax !== undefined && stormMax < stormMin) {
-    throw new Error('--storm-max-ms must be >= --storm-min-ms');
-  }
-  if (stormMin !== undefined && every1008 !== undefined) {
-    throw new Error('--close-1008-every and --storm-min-ms/--storm-max-ms are two schedules for one timer: pick one');
-  }
-  const lateMin = num('lateness-min-ms', values['lateness-min-ms']);
-  const lateMax = num('lateness-max-ms', values['lateness-max-ms']);
-  if ((lateMin === undefined) !== (lateMax === undefined)) {
-    throw new Error('--lateness-min-ms and --lateness-max-ms go together');
-  }
-  if (lateMin !== undefined && lateMax !== undefined && lateMax < lateMin) {
-    throw new Error('--lateness-max-ms must be >= --lateness-min-ms');
-  }
-  if (lateMin !== undefined && values['observed-lateness']) {
-    throw new Error('--observed-lateness and --lateness-min-ms/--lateness-max-ms are two latenesses: pick one');
-  }
-  const lateness =
-    lateMin !== undefined && lateMax !== undefined
-      ? { minMs: lateMin, maxMs: lateMax }
-      : values['observed-lateness']
-        ? { ...OBSERVED_LATENESS }
-        : undefined;
+  const schedule1008EveryMs = scheduleFromArgs(values['close-1008-every'], values['storm-min-ms'], values['storm-max-ms']);
+  const lateness = latenessFromArgs(values['lateness-min-ms'], values['lateness-max-ms'], values['observed-lateness'] ?? false);
   const firstStatus = values['first-status'];
   if (firstStatus !== undefined && firstStatus !== 'connected' && firstStatus !== 'success') {
     throw new Error(`--first-status must be connected or success, got "${firstStatus}"`);
@@ -136,8 +148,7 @@ async function main(): Promise<void> {
     logger: log,
   };
   const optional: Partial<PolygonSimulatorOptions> = {
-    schedule1008EveryMs:
-      stormMin !== undefined && stormMax !== undefined ? { minMs: stormMin, maxMs: stormMax } : every1008,
+    schedule1008EveryMs,
     dieYoungAfterMs: num('die-young-ms', values['die-young-ms']),
     malformedEveryMs: num('malformed-every', values['malformed-every'], 1),
     ackDelayMs: num('ack-delay', values['ack-delay']),

@@ -6,6 +6,7 @@ import { createSubscriptionEvents, ensureGroup, parseEntry, readConsumerLag } fr
 import { createLogger } from '../../src/shared/logger.js';
 import { SUBSCRIPTIONS_GROUP, SUBSCRIPTIONS_STREAM } from '../../src/shared/redis-keys.js';
 import { useTestRedis } from '../helpers/redis.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('subscription events', () => {
   const redis = useTestRedis();
@@ -53,12 +54,12 @@ describe('subscription events', () => {
     // Delivered to our consumer and never acknowledged: its own pending entries.
     await c.xreadgroup('GROUP', SUBSCRIPTIONS_GROUP, 'me', 'COUNT', 10, 'STREAMS', SUBSCRIPTIONS_STREAM, '>');
     const hints: AnyEventObject[] = [];
-    let acks = 0;
+    const acksAt: number[] = [];
     const log = createLogger({ level: 'silent' });
     const events = createSubscriptionEvents({
       connect: () => c.duplicate(),
       ack: async () => {
-        acks++;
+        acksAt.push(Date.now());
         throw new Error('fenced out');
       },
       activeSet: createActiveSet(c, log),
@@ -73,13 +74,15 @@ describe('subscription events', () => {
       ],
     });
     const actor = createActor(system).start();
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Waits for a positive signal (the third try), then checks the time between tries: at least
+    // one back-off (100 ms or more) between each two, where a tight loop would take a millisecond.
+    await eventually(() => acksAt.length >= 3, 'a third acknowledgement attempt');
     actor.stop();
     await events.drained();
-    // With the back-off (100 ms, 200 ms, 400 ms, 800 ms …) a handful of tries, not thousands.
-    expect(acks).toBeGreaterThanOrEqual(1);
-    expect(acks).toBeLessThanOrEqual(6);
-    expect(hints.length).toBe(acks);
+    expect(acksAt[1]! - acksAt[0]!).toBeGreaterThanOrEqual(100);
+    expect(acksAt[2]! - acksAt[1]!).toBeGreaterThanOrEqual(100);
+    // Each try re-read the same entries (hints again), and only then acknowledged them.
+    expect(hints.length).toBe(acksAt.length);
     // Nothing was lost: the entries are still pending, to be read again.
     const pending = (await c.xpending(SUBSCRIPTIONS_STREAM, SUBSCRIPTIONS_GROUP)) as [number, ...unknown[]];
     expect(pending[0]).toBe(2);

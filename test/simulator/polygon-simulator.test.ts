@@ -41,6 +41,18 @@ async function authed(sim: PolygonSimulator, key = 'sim-key'): Promise<SimClient
   return c;
 }
 
+/**
+ * Waits until the server's own timers have run `ms` past now, instead of sleeping: a witness
+ * connection (its own key) set to die young after `ms` is closed by a server timer, and timers
+ * fire in the order they are due, so a fault due before it would have struck first.
+ */
+async function serverTimePassed(sim: PolygonSimulator, ms: number): Promise<void> {
+  sim.setDieYoung(ms);
+  const witness = await authed(sim, 'witness');
+  sim.setDieYoung(null);
+  expect(await witness.waitClosed()).toBe(1008);
+}
+
 /** Frames (parsed arrays) holding at least one event matching `pred`. */
 function framesWith(c: SimClient, pred: (e: StatusLike) => boolean): StatusLike[][] {
   return c.frames.filter((f): f is StatusLike[] => Array.isArray(f) && (f as StatusLike[]).some(pred));
@@ -290,7 +302,7 @@ describe('polygon simulator: one connection per key', () => {
 
 describe('polygon simulator: faults', () => {
   it('closes with 1008 on a schedule, until the schedule is stopped', async () => {
-    const sim = await start({ schedule1008EveryMs: 100 });
+    const sim = await start({ schedule1008EveryMs: 100, apiKeys: ['sim-key', 'witness'] });
     const c = await authed(sim);
     expect(await c.waitClosed()).toBe(1008);
     expect(c.closeReason).toBe('policy violation');
@@ -298,14 +310,14 @@ describe('polygon simulator: faults', () => {
     expect(sim.stats().scheduled1008Closes).toBeGreaterThanOrEqual(1);
     sim.setSchedule1008(null);
     const d = await authed(sim);
-    await sleep(400);
+    await serverTimePassed(sim, 400);
     expect(d.ws.readyState).toBe(WebSocket.OPEN);
   });
 
   it('storms with bare 1008 closes after gaps drawn within a range, until the storm is stopped', async () => {
     const minMs = 150;
     const maxMs = 300;
-    const sim = await start({ schedule1008EveryMs: { minMs, maxMs } });
+    const sim = await start({ schedule1008EveryMs: { minMs, maxMs }, apiKeys: ['sim-key', 'witness'] });
     const closes: { at: number; code: number; reason: string }[] = [];
     sim.on('closed', (_id, code, at, reason) => closes.push({ at, code, reason }));
     // Reconnects and authenticates the moment a socket closes (auth on open, as the official JS and
@@ -349,7 +361,7 @@ describe('polygon simulator: faults', () => {
     for (const ws of sockets) ws.terminate();
     await eventually(() => sockets.every((ws) => ws.readyState === WebSocket.CLOSED), 'storm sockets closed');
     const c = await authed(sim);
-    await sleep(2 * maxMs + 100);
+    await serverTimePassed(sim, 2 * maxMs + 100);
     expect(c.ws.readyState).toBe(WebSocket.OPEN);
   });
 
@@ -383,7 +395,7 @@ describe('polygon simulator: faults', () => {
   });
 
   it('lets connections die young: a bare 1008 that long after auth_success, for those authenticated from then on', async () => {
-    const sim = await start({ apiKeys: ['k1', 'k2', 'k3'], dieYoungAfterMs: 200 });
+    const sim = await start({ apiKeys: ['k1', 'k2', 'k3', 'witness'], dieYoungAfterMs: 200 });
     const authAt = new Map<string, number>();
     const closedAt = new Map<string, { at: number; code: number; reason: string }>();
     sim.on('authenticated', (id, at) => authAt.set(id, at));
@@ -405,10 +417,11 @@ describe('polygon simulator: faults', () => {
     sim.setDieYoung(150);
     const c = await authed(sim, 'k3');
     expect(await c.waitClosed()).toBe(1008);
-    // b authenticated while no age limit was set: it outlives both limits.
-    await sleep(400);
+    // b authenticated while no age limit was set: it outlives both limits (and the witness's).
+    await serverTimePassed(sim, 400);
     expect(b.ws.readyState).toBe(WebSocket.OPEN);
-    expect(sim.stats()).toMatchObject({ youngDeaths: 2, closesByCode: { '1008': 2 } });
+    // a, c and the witness.
+    expect(sim.stats()).toMatchObject({ youngDeaths: 3, closesByCode: { '1008': 3 } });
   });
 
   it('closes one connection with 1008 on demand', async () => {
