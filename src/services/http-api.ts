@@ -8,6 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { isLoopback } from '../shared/loopback.js';
 import { counter, registry } from '../shared/metrics.js';
 import { DEFAULT_HTTP_RATE, KeyedRateLimiter, type TokenRate } from '../shared/rate-limiter.js';
+import { trackRouteMethods } from './route-methods.js';
 
 // polygon-ws's HTTP API (contract: GET /subscriptions, GET /reconciler/metrics,
 // POST /reconciler/force, GET /stats; plus /health and /metrics). It reads a view of the actor
@@ -49,11 +50,17 @@ export interface PolygonWsStatus {
   flow: { factor: number; burst: number; messagesPerSecond: number; tokens: number } | null;
 }
 
+/** A forced reconciliation this instance cannot run (a standby): answered 409 with the message. */
+export class ForceRefused extends Error {
+  override name = 'ForceRefused';
+}
+
 export interface PolygonWsView {
   /** Cheap: counts and figures, for /health, /stats and the status document every few seconds. */
   status(): PolygonWsStatus;
   /** The acknowledged tickers themselves, sorted (only GET /subscriptions lists them). */
   subscriptions(): string[];
+  /** Rejects with ForceRefused when this instance cannot reconcile at all. */
   force(): Promise<ReconcileResult>;
   consumerLag(): Promise<number | null>;
 }
@@ -87,12 +94,14 @@ export type HttpRejectReason =
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
+  | 'method_not_allowed'
+  | 'not_connected'
   | 'unsupported_media_type'
   | 'bad_request';
 
 const rejectedRequests = counter<'reason'>(
   'livescan_http_rejected_total',
-  'HTTP API requests refused, by reason (rate_limit, body_too_large, unauthorized, forbidden, not_found, unsupported_media_type, bad_request)',
+  'HTTP API requests refused, by reason (rate_limit, body_too_large, unauthorized, forbidden, not_found, method_not_allowed, not_connected, unsupported_media_type, bad_request)',
   ['reason'],
 );
 
@@ -106,6 +115,8 @@ const REJECTION_TEXT: Record<HttpRejectReason, string> = {
   unauthorized: 'missing or wrong bearer token',
   forbidden: 'allowed from loopback only',
   not_found: 'not found',
+  method_not_allowed: 'method not allowed',
+  not_connected: 'not connected to the upstream: nothing to reconcile against',
   unsupported_media_type: 'unsupported content type',
   bad_request: 'bad request',
 };
@@ -114,6 +125,7 @@ function reasonOfStatus(status: number): HttpRejectReason {
   if (status === 413) return 'body_too_large';
   if (status === 415) return 'unsupported_media_type';
   if (status === 404) return 'not_found';
+  if (status === 405) return 'method_not_allowed';
   if (status === 429) return 'rate_limit';
   return 'bad_request';
 }
@@ -133,7 +145,7 @@ function tokenMatches(req: FastifyRequest, token: string): boolean {
 }
 
 export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
-  const { view, log } = opts;
+  const { log } = opts;
   const rate = opts.rateLimit ?? DEFAULT_HTTP_RATE;
   const now = opts.now ?? Date.now;
   const limiter = new KeyedRateLimiter({ ...rate, now });
@@ -142,7 +154,7 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
   const retryAfter = String(Math.max(1, Math.ceil(1 / rate.perSecond)));
   const overRate = (req: FastifyRequest): boolean => !isLoopback(req.ip) && !limiter.take(req.ip);
 
-  const reject = (req: FastifyRequest, reply: FastifyReply, status: number, reason: HttpRejectReason): FastifyReply => {
+  const reject: Reject = (req, reply, status, reason, text) => {
     rejectedRequests.inc({ reason });
     const pass = logThrottle.pass(`${reason} ${req.ip}`);
     if (pass) {
@@ -150,7 +162,7 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
       log.warn({ event, reason, status, ip: req.ip, method: req.method, path: pathOf(req), suppressed: pass.suppressed });
     }
     if (reason === 'rate_limit') reply.header('retry-after', retryAfter);
-    return reply.code(status).type('application/json; charset=utf-8').send({ error: REJECTION_TEXT[reason] });
+    return reply.code(status).type('application/json; charset=utf-8').send({ error: text ?? REJECTION_TEXT[reason] });
   };
 
   const app = Fastify({
@@ -171,7 +183,13 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
     if (overRate(req)) return reject(req, reply, 429, 'rate_limit');
   });
 
-  app.setNotFoundHandler((req, reply) => reject(req, reply, 404, 'not_found'));
+  const routes = trackRouteMethods(app);
+  app.setNotFoundHandler((req, reply) => {
+    const allow = routes.allowOf(req.url);
+    if (allow === null) return reject(req, reply, 404, 'not_found');
+    reply.header('allow', allow);
+    return reject(req, reply, 405, 'method_not_allowed');
+  });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
@@ -181,6 +199,16 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
     return reply.code(500).type('application/json; charset=utf-8').send({ error: 'internal error' });
   });
 
+  addRoutes(app, opts, reject);
+  return app;
+}
+
+/** `text`, when given, replaces the reason's fixed text: never anything the client sent. */
+type Reject = (req: FastifyRequest, reply: FastifyReply, status: number, reason: HttpRejectReason, text?: string) => FastifyReply;
+
+/** The contract's endpoints, plus /health and /metrics. */
+function addRoutes(app: FastifyInstance, opts: HttpApiOptions, reject: Reject): void {
+  const { view, log } = opts;
   app.get('/subscriptions', async () => {
     const tickers = view.subscriptions();
     return { count: tickers.length, tickers };
@@ -199,10 +227,15 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
     try {
       result = await view.force();
     } catch (err) {
+      if (err instanceof ForceRefused) return reject(req, reply, 409, 'not_connected', err.message);
       log.warn({ event: 'reconciliation_force_failed', error: err instanceof Error ? err.message : String(err) });
       return reply.code(503).send({ error: 'reconciliation did not complete' });
     }
-    log.info({ event: 'reconciliation_forced', status: result.status, drift: result.drift });
+    log.info({ event: 'reconciliation_forced', status: result.status, drift: result.drift, connected: result.connected });
+    // Run without an upstream connection, a reconciliation checks nothing: "ok, drift 0" would mislead.
+    if (!result.connected) {
+      return reject(req, reply, 409, 'not_connected', `not connected to the upstream (state: ${view.status().state}): nothing to reconcile against`);
+    }
     return result;
   });
 
@@ -249,7 +282,6 @@ export function buildHttpApi(opts: HttpApiOptions): FastifyInstance {
     return reply.type(registry.contentType).send(await registry.metrics());
   });
 
-  return app;
 }
 
 export async function startHttpApi(opts: HttpApiOptions): Promise<{ app: FastifyInstance; url: string }> {

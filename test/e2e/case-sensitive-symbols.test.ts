@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PolygonWsRole } from '../../src/roles/polygon-ws.js';
+import type { PolygonWsRole } from '../../src/roles/polygon-ws/index.js';
 import type { WsServerHandle } from '../../src/roles/ws-server.js';
 import {
   ACTIVE_TICKERS_KEY,

@@ -177,7 +177,7 @@ describe('no secret leaks', () => {
     const answers: string[] = [];
     // A refused API key: reaches the upstream (Redis is fine, so it leads) and is turned away.
     const refused = await startTestPolygonWs({ redisUrl: redis.url, wsUrl: sim.url, apiKey: WRONG_API_KEY, env: { ADMIN_TOKEN }, log: cap.log });
-    // A wrong Redis password: no lease can be had, so it stands by and says why.
+    // A wrong Redis password: no connection of that role becomes ready, so it says Redis is out of reach, and why.
     const wrongUrl = `redis://:${WRONG_REDIS_PASSWORD}@127.0.0.1:${redis.port}`;
     const locked = await startTestPolygonWs({ redisUrl: wrongUrl, wsUrl: sim.url, env: { ADMIN_TOKEN, REDIS_URL: wrongUrl }, log: cap.log });
     try {
@@ -187,7 +187,7 @@ describe('no secret leaks', () => {
         () => cap.records().some((r) => String(r.event).startsWith('redis_') && typeof r.error === 'string'),
         'redis refused the password',
       );
-      expect(locked.role.view.status().state).toBe('standby');
+      await eventually(() => locked.role.view.status().state === 'redis_unreachable', 'the locked-out role saying Redis is out of reach');
       for (const role of [refused.role, locked.role]) {
         for (const p of ['/stats', '/health', '/subscriptions', '/reconciler/metrics', '/metrics']) {
           answers.push(await (await fetch(`${role.httpUrl.replace(/\/$/, '')}${p}`)).text());

@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from '../../src/config/env.js';
-import { startPolygonWs, type PolygonWsRole } from '../../src/roles/polygon-ws.js';
+import { startPolygonWs, type PolygonWsRole } from '../../src/roles/polygon-ws/index.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 
 /** Start the real polygon-ws role against a simulator and a test Redis, with test-friendly timings. */

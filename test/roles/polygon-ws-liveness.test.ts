@@ -1,10 +1,13 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { SnapshotFrom } from 'xstate';
+import type { connectionMachine } from '../../src/machines/connection.machine.js';
+import type { reconcilerMachine } from '../../src/machines/reconciler.machine.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { registry } from '../../src/shared/metrics.js';
 import { ACTIVE_TICKERS_KEY } from '../../src/shared/redis-keys.js';
 import { startPolygonSimulator, type PolygonSimulator } from '../../src/simulator/polygon-simulator.js';
-import type { PolygonWsRole } from '../../src/roles/polygon-ws.js';
+import type { PolygonWsRole } from '../../src/roles/polygon-ws/index.js';
 import { startTestPolygonWs } from '../helpers/polygon-ws-role.js';
 import { useTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
@@ -39,6 +42,10 @@ async function metricText(): Promise<string> {
   return registry.metrics();
 }
 
+/** The live machines of the current term (none while standing by). */
+const connection = () => role?.actor.getSnapshot().children.connection?.getSnapshot() as SnapshotFrom<typeof connectionMachine> | undefined;
+const reconciler = () => role?.actor.getSnapshot().children.reconciler?.getSnapshot() as SnapshotFrom<typeof reconcilerMachine> | undefined;
+
 const symbols = (n: number, p: string) => Array.from({ length: n }, (_, i) => `${p}${i}`);
 
 describe('polygon-ws liveness', () => {
@@ -58,7 +65,7 @@ describe('polygon-ws liveness', () => {
     // youngDeathMs 1 s in the test settings: wait past it so the connection has lived.
     ({ role } = await startTestPolygonWs({ redisUrl: redis.current.server.url, wsUrl: sim.url, log: cap.log }));
     await eventually(() => role?.view.status().state === 'live', 'live');
-    await new Promise((r) => setTimeout(r, 1_200));
+    await eventually(() => connection()?.context.matured === true, 'the connection has lived youngDeathMs');
     const closedAt = Date.now();
     sim.close1008('all');
     await eventually(() => role?.view.status().state === 'live' && sim?.acknowledged().size === 47, 'served again');
@@ -98,7 +105,11 @@ describe('polygon-ws liveness', () => {
     const burst = cap.of('policy_violation_detected').find((l) => l.cause === 'sent_burst');
     expect(burst?.sent_in_burst_window).toBeGreaterThanOrEqual(3);
     const closes = sim.stats().floodCloses;
-    await new Promise((r) => setTimeout(r, 2_000));
+    const batches = reconciler()?.context.metrics.batches_sent;
+    // Held: a full reconciliation, asked for and awaited, finds nothing to send and causes no close.
+    const result = await role!.view.force();
+    expect(result).toMatchObject({ status: 'ok', drift: 0, desired: 100, acknowledged: 100 });
+    expect(reconciler()?.context.metrics.batches_sent).toBe(batches);
     expect(sim.stats().floodCloses).toBe(closes);
     expect(sim.acknowledged().size).toBe(100);
   });

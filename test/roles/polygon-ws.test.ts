@@ -229,7 +229,8 @@ describe('polygon-ws role', () => {
 
   it('a missing SET at start subscribes nothing from nowhere and converges once the scanner writes it', async () => {
     sim = await startPolygonSimulator({ aggregateIntervalMs: 0 });
-    const { role } = await startTestPolygonWs({ redisUrl: r.server.url, wsUrl: sim.url });
+    const cap = captureLog();
+    const { role } = await startTestPolygonWs({ redisUrl: r.server.url, wsUrl: sim.url, log: createLogger({ level: 'info', destination: cap.dest }).child({ role: 'polygon-ws' }) });
     try {
       await eventually(() => role.view.status().state === 'syncing', 'syncing, waiting for the SET');
       await new Promise((res) => setTimeout(res, 300));
@@ -238,9 +239,36 @@ describe('polygon-ws role', () => {
       await r.client.sadd(ACTIVE_TICKERS_KEY, 'AAPL', 'AMD');
       await eventually(() => role.view.status().state === 'live', 'live');
       expect([...sim.acknowledged()].sort()).toEqual(['AAPL', 'AMD']);
+      // Read again and again while missing, logged once; and a line when it is back.
+      const reads = role.view.status().reconciler.set_missing_reads;
+      expect(reads).toBeGreaterThan(1);
+      expect(cap.events().filter((e) => e === 'active_set_missing')).toHaveLength(1);
+      const recovered = cap.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === 'active_set_recovered');
+      expect(recovered).toMatchObject({ missing_reads: reads });
     } finally {
       await role.stop();
       await sim.close();
+    }
+  });
+
+  it('POST /reconciler/force while the upstream is unreachable says so (409 with the state), then works again once live', async () => {
+    sim = await startPolygonSimulator({ aggregateIntervalMs: 0 });
+    await r.client.sadd(ACTIVE_TICKERS_KEY, 'AAPL');
+    const { role } = await startTestPolygonWs({ redisUrl: r.server.url, wsUrl: sim.url });
+    const force = () => fetch(`${role.httpUrl}/reconciler/force`, { method: 'POST' });
+    try {
+      await eventually(() => role.view.status().state === 'live', 'live');
+      expect((await force()).status).toBe(200);
+      await sim.close();
+      await eventually(() => !['live', 'syncing'].includes(role.view.status().state), 'disconnected');
+      const res = await force();
+      expect(res.status).toBe(409);
+      const body = (await res.json()) as { error: string };
+      expect(Object.keys(body)).toEqual(['error']);
+      expect(body.error).toMatch(/^not connected to the upstream \(state: (backoff|connecting|authenticating)\): nothing to reconcile against$/);
+      expect((await fetch(`${role.httpUrl}/reconciler/force`)).status).toBe(405);
+    } finally {
+      await role.stop();
     }
   });
 });

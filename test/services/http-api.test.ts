@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildHttpApi, HTTP_BODY_LIMIT, type HttpApiOptions } from '../../src/services/http-api.js';
+import { buildHttpApi, ForceRefused, HTTP_BODY_LIMIT, type HttpApiOptions } from '../../src/services/http-api.js';
 import { registry } from '../../src/shared/metrics.js';
 import { capturedLogger, fakeView, FORCE_RESULT, liveStatus } from './helpers/fake-polygon-ws-view.js';
 
@@ -248,5 +248,72 @@ describe('rate limit per client address', () => {
     expect(answers.get(200)).toBe(100);
     expect(answers.get(429)).toBe(200);
     expect(cap.records().filter((r) => r.event === 'http_rate_limited')).toHaveLength(100);
+  });
+});
+
+describe('a wrong method on a known path', () => {
+  it('is a 405 naming the allowed methods; an unknown path stays a 404', async () => {
+    const { app, view } = build();
+    const before = await rejected('method_not_allowed');
+    const cases: [string, string, string][] = [
+      ['GET', '/reconciler/force', 'POST'],
+      ['PUT', '/reconciler/force?x=1', 'POST'],
+      ['POST', '/stats', 'GET, HEAD'],
+      ['DELETE', '/subscriptions', 'GET, HEAD'],
+      ['POST', '/metrics', 'GET, HEAD'],
+      ['PATCH', '/health', 'GET, HEAD'],
+      ['OPTIONS', '/reconciler/metrics', 'GET, HEAD'],
+    ];
+    for (const [method, url, allow] of cases) {
+      const res = await app.inject({ method: method as 'GET', url });
+      expect(res.statusCode, `${method} ${url}`).toBe(405);
+      expect(res.headers.allow, `${method} ${url}`).toBe(allow);
+      expect(res.json()).toEqual({ error: 'method not allowed' });
+    }
+    expect(await rejected('method_not_allowed')).toBe(before + cases.length);
+    expect(view.forced).toBe(0);
+    // HEAD of a GET route is served; a path that is not a route is not found, with no Allow.
+    expect((await app.inject({ method: 'HEAD', url: '/stats' })).statusCode).toBe(200);
+    const unknown = await app.inject({ method: 'POST', url: '/reconciler' });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.headers.allow).toBeUndefined();
+    expect((await app.inject({ method: 'GET', url: '/stats/' })).statusCode).toBe(404);
+  });
+});
+
+describe('POST /reconciler/force without an upstream connection', () => {
+  it('says so with a 409 naming the connection state, not "ok, drift 0"', async () => {
+    const view = fakeView({
+      status: () => liveStatus({ state: 'backoff', acknowledged: 0, gap: null }),
+      force: () => Promise.resolve({ ...FORCE_RESULT, connected: false, acknowledged: 0 }),
+    });
+    const { app, cap } = build({ view });
+    const before = await rejected('not_connected');
+    const res = await app.inject({ method: 'POST', url: '/reconciler/force' });
+    expect(res.statusCode).toBe(409);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.json()).toEqual({ error: 'not connected to the upstream (state: backoff): nothing to reconcile against' });
+    expect(view.forced).toBe(1);
+    expect(await rejected('not_connected')).toBe(before + 1);
+    expect(cap.records().find((r) => r.event === 'reconciliation_forced')).toMatchObject({ connected: false });
+  });
+
+  it('on a standby: a 409 saying another instance leads, and no failure logged', async () => {
+    const view = fakeView({
+      status: () => liveStatus({ state: 'standby' }),
+      force: () => Promise.reject(new ForceRefused('standby: this instance is not the leader')),
+    });
+    const { app, cap } = build({ view });
+    const res = await app.inject({ method: 'POST', url: '/reconciler/force' });
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toEqual({ error: 'standby: this instance is not the leader' });
+    expect(cap.records().map((r) => r.event)).not.toContain('reconciliation_force_failed');
+  });
+
+  it('connected: the result itself, as before', async () => {
+    const { app } = build();
+    const res = await app.inject({ method: 'POST', url: '/reconciler/force' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual(FORCE_RESULT);
   });
 });

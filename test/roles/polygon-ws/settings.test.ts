@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/env.js';
-import { connectionSettingsOf, defaultConnectionSettings } from '../../src/machines/connection.machine.js';
-import { defaultReconcilerSettings, reconcilerSettingsOf } from '../../src/machines/reconciler.machine.js';
-import { connectionSettingsFromConfig, reconcilerSettingsFromConfig } from '../../src/roles/polygon-ws-settings.js';
+import { loadConfig } from '../../../src/config/env.js';
+import { connectionSettingsOf, defaultConnectionSettings } from '../../../src/machines/connection.machine.js';
+import { defaultReconcilerSettings, reconcilerSettingsOf } from '../../../src/machines/reconciler.machine.js';
+import { connectionSettingsFromConfig, leaderSettingsFromConfig, reconcilerSettingsFromConfig } from '../../../src/roles/polygon-ws/settings.js';
 
 // What the role hands the machines is what production runs: an empty environment must give the
 // machines' own defaults (which the simulated-clock tests exercise), and each variable must land
@@ -55,5 +55,15 @@ describe('polygon-ws settings from the environment', () => {
 
   it('a reconnect ceiling below the prompt wait is refused at the edge, naming the variable', () => {
     expect(() => loadConfig({ RECONNECT_PROMPT_MS: '5000', RECONNECT_MAX_MS: '1000' })).toThrow(/RECONNECT_MAX_MS must not be below RECONNECT_PROMPT_MS/);
+  });
+
+  it('the lease policy from LEADER_TTL_MS: renew 5 times per TTL, step down with a quarter of it left, retry at most every second', () => {
+    expect(leaderSettingsFromConfig(loadConfig({}))).toEqual({ ttlMs: 15_000, renewEveryMs: 3_000, retryEveryMs: 1_000, safetyMs: 3_750 });
+    expect(leaderSettingsFromConfig(loadConfig({ LEADER_TTL_MS: '3000' }))).toEqual({ ttlMs: 3_000, renewEveryMs: 600, retryEveryMs: 600, safetyMs: 750 });
+    // Whatever the TTL: a renewal fits several times in the time a term may last without one.
+    for (const ttl of [1_000, 7_777, 600_000]) {
+      const s = leaderSettingsFromConfig({ LEADER_TTL_MS: ttl });
+      expect(s.ttlMs - s.safetyMs).toBeGreaterThanOrEqual(3 * s.renewEveryMs);
+    }
   });
 });
