@@ -4,7 +4,8 @@
 // measured in turn: memory per connected client (heap + external after gc, all clients
 // subscribed to the eleven lists), then rounds of broadcasts: ranking deltas (each to every
 // client) and aggregates (routed through symbolToLists; every client watches every list, so each
-// reaches every client too). A round ends when the clients have received every message. Figures
+// reaches every client too; ours sends them a read at a time, ten per read, as its stream handler
+// does, one `aggregate` message per price; the bare server sends each as it comes). A round ends when the clients have received every message. Figures
 // are medians over the rounds; the ratio is ours / bare (memory, CPU: lower is better; rate:
 // higher is better). Run: `npm run bench -- ws-fanout` (WS_FANOUT_SIZES=2000 for other sizes,
 // WS_FANOUT_VERBOSE=1 for every round).
@@ -14,8 +15,9 @@ import type { Redis } from 'ioredis';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createLogger } from '../src/shared/logger.js';
 import { CATEGORIES, type Category } from '../src/shared/redis-keys.js';
-import { ClientHub } from '../src/ws-server/client-hub.js';
-import { encodeAggregate, encodeDelta } from '../src/ws-server/client-protocol.js';
+import { ClientHub, type TickPrice } from '../src/ws-server/client-hub.js';
+import { encodeAggregate, encodeAggregateItem, encodeDelta } from '../src/ws-server/client-protocol.js';
+import { maskOf } from '../src/ws-server/list-mask.js';
 import { resolveLimits } from '../src/ws-server/limits.js';
 import { ListStore, type DeltaItem, type Row } from '../src/ws-server/list-store.js';
 import { RankingSync } from '../src/ws-server/ranking-sync.js';
@@ -130,6 +132,8 @@ interface Contender {
   perClientOnConnect: number;
   delta(i: number): void;
   aggregate(i: number): void;
+  /** The end of a stream read: ours sends the tick's aggregates now. */
+  endOfRead(): void;
   clients(): number;
   close(): Promise<void>;
 }
@@ -186,6 +190,7 @@ async function startOurs(): Promise<Contender> {
     status: async () => ({}),
   });
   const seq = new Map<Category, number>(CATEGORIES.map((c) => [c, 0]));
+  let tick: TickPrice[] = [];
   return {
     name: 'ours',
     url: `ws://127.0.0.1:${server.port}/ws`,
@@ -200,7 +205,13 @@ async function startOurs(): Promise<Contender> {
       // What the aggregates stream handler does per entry.
       const m = JSON.parse(w.aggregateJson(i)) as { sym: string; c: number; e: number; v: number };
       if (!store.listsOf(m.sym)) return;
-      hub.broadcastAggregate(m.sym, Buffer.from(encodeAggregate({ symbol: m.sym, price: m.c, time: m.e, volume: m.v }), 'utf8'));
+      const lists = store.listsOf(m.sym);
+      if (!lists) return;
+      tick.push({ lists: maskOf(lists), item: encodeAggregateItem({ symbol: m.sym, price: m.c, time: m.e, volume: m.v }) });
+    },
+    endOfRead() {
+      hub.broadcastTick(tick);
+      tick = [];
     },
     clients: () => hub.size,
     close: () => server.close(),
@@ -232,6 +243,9 @@ async function startBare(): Promise<Contender> {
     aggregate(i) {
       const m = JSON.parse(w.aggregateJson(i)) as { sym: string; c: number; e: number; v: number };
       broadcast(Buffer.from(encodeAggregate({ symbol: m.sym, price: m.c, time: m.e, volume: m.v }), 'utf8'));
+    },
+    endOfRead() {
+      // A bare server has no notion of a read: it sent each aggregate already.
     },
     clients: () => wss.clients.size,
     close: () =>
@@ -276,6 +290,7 @@ async function round(c: Contender, swarmClient: Swarm, n: number, received: { to
   // In slices, yielding between them, as broadcasts arrive from Redis in batches.
   for (let i = 0; i < count; i += 10) {
     for (let j = i; j < Math.min(count, i + 10); j++) (kind === 'delta' ? c.delta(j) : c.aggregate(j));
+    c.endOfRead();
     await new Promise((r) => setImmediate(r));
   }
   await done;

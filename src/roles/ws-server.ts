@@ -1,5 +1,5 @@
 import type { Config } from '../config/env.js';
-import { connectRedis, redisTargetOf } from '../services/redis-connection.js';
+import { connectRedis, redisHealth, redisTargetOf } from '../services/redis-connection.js';
 import type { Logger } from '../shared/logger.js';
 import { CATEGORIES } from '../shared/redis-keys.js';
 import { ClientHub } from '../ws-server/client-hub.js';
@@ -9,6 +9,7 @@ import { RankingSync } from '../ws-server/ranking-sync.js';
 import { parseAllowedOrigins, startWsHttpServer } from '../ws-server/server.js';
 import { startStatusWriter } from '../services/status-writer.js';
 import { readServiceStatuses } from '../ws-server/service-status.js';
+import { StatusHistory } from '../ws-server/status-history.js';
 import { StreamFollower } from '../ws-server/stream-follower.js';
 import { aggregatesHandler, rankingHandler } from '../ws-server/stream-handlers.js';
 
@@ -79,6 +80,16 @@ export async function startWsServer(deps: WsServerDeps): Promise<WsServerHandle>
     updated_at: new Date().toISOString(),
   });
 
+  // The dashboard's timeline of the heart starts with the last minutes, not empty.
+  const heart = new StatusHistory();
+  const readStatus = async () => {
+    const report = await readServiceStatuses(command, selfStatus());
+    heart.record(report);
+    return report;
+  };
+  const heartSampler = setInterval(() => void readStatus(), 2_000);
+  heartSampler.unref();
+
   follower.start();
   await Promise.race([follower.ready, new Promise((r) => setTimeout(r, deps.bootstrapWaitMs ?? 5_000).unref())]);
 
@@ -92,21 +103,26 @@ export async function startWsServer(deps: WsServerDeps): Promise<WsServerHandle>
     dashboardDir: deps.dashboardDir,
     health: () => {
       const ok = follower.state === 'live' && command.status === 'ready';
+      const redis = redisHealth();
       return {
         ok,
         body: {
-          status: ok ? 'ok' : 'degraded',
+          // Degraded says something is wrong; redis_unreachable says what.
+          status: ok ? 'ok' : redis.reachable ? 'degraded' : 'redis_unreachable',
+          ...(redis.reachable ? {} : { redis_where: redis.where, redis_error: redis.error }),
           ...selfStatus(),
           lists: lists(),
           messages_out_by_type: hub.stats.messages_out,
           bytes_out_by_type: hub.stats.bytes_out,
           client_errors: hub.stats.client_errors,
           connections_total: hub.stats.connections,
+          // How many times a tick is selected and encoded: one per distinct set of lists watched.
+          client_groups: hub.groupCount,
           uptime_s: Math.round((Date.now() - startedAt.getTime()) / 1000),
         },
       };
     },
-    status: () => readServiceStatuses(command, selfStatus()),
+    status: async () => ({ ...(await readStatus()), history: heart.list() }),
   });
 
   const statusWriter = startStatusWriter({ redis: command, role: 'ws-server', read: selfStatus, everyMs: deps.statusIntervalMs ?? 5_000, log });
@@ -118,6 +134,7 @@ export async function startWsServer(deps: WsServerDeps): Promise<WsServerHandle>
     stop() {
       stopped ??= (async () => {
         stopping = true;
+        clearInterval(heartSampler);
         statusWriter.stop();
         await http.close();
         await follower.stop();

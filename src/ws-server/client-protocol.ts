@@ -16,10 +16,13 @@ export type ClientErrorCode =
   | 'unknown_list'
   | 'not_subscribed'
   | 'too_many_lists'
+  | 'invalid_batch'
   | 'binary_not_supported';
 
 export type ClientRequest =
-  | { action: 'subscribe' | 'unsubscribe' | 'resync'; lists: Category[]; unknown: string[] }
+  /** `batch`: true, this connection's live prices come as `aggregates` frames from now on; false, as `aggregate` messages again; absent, unchanged. */
+  | { action: 'subscribe'; lists: Category[]; unknown: string[]; batch?: boolean }
+  | { action: 'unsubscribe' | 'resync'; lists: Category[]; unknown: string[] }
   | { action: 'ping' };
 
 export type ParsedClientMessage =
@@ -71,7 +74,11 @@ export function parseClientMessage(text: string): ParsedClientMessage {
       if (!names) {
         return refuse('invalid_message', `"${action}" needs "lists": an array of 1 to ${MAX_LISTS_PER_REQUEST} list names`);
       }
-      return { ok: true, request: { action, ...splitLists(names) } };
+      if (action === 'unsubscribe') return { ok: true, request: { action, ...splitLists(names) } };
+      // The whole request is refused, not half-applied: the client learns its option was wrong.
+      const batch = get('batch');
+      if (batch !== undefined && typeof batch !== 'boolean') return refuse('invalid_batch', '"batch" must be true or false');
+      return { ok: true, request: batch === undefined ? { action, ...splitLists(names) } : { action, ...splitLists(names), batch } };
     }
     case 'resync': {
       const one = get('list');
@@ -133,8 +140,53 @@ export function encodeDelta(msg: {
   });
 }
 
+/** One price as an item of an `aggregates` frame; the `aggregate` message is the same object with `type` first. */
+export function encodeAggregateItem(a: ClientAggregate): string {
+  return JSON.stringify({ symbol: a.symbol, price: a.price, time: a.time, volume: a.volume });
+}
+
+/** The `aggregate` message of an item encoded by encodeAggregateItem. */
+export function aggregateMessage(item: string): string {
+  return `{"type":"aggregate",${item.slice(1)}`;
+}
+
 export function encodeAggregate(a: ClientAggregate): string {
-  return JSON.stringify({ type: 'aggregate', symbol: a.symbol, price: a.price, time: a.time, volume: a.volume });
+  return aggregateMessage(encodeAggregateItem(a));
+}
+
+const AGGREGATES_HEAD = Buffer.from('{"type":"aggregates","items":[');
+const AGGREGATES_TAIL = Buffer.from(']}');
+const COMMA = Buffer.from(',');
+
+/**
+ * `aggregates` frames holding `items` (encoded by encodeAggregateItem) in order, each frame at
+ * most `maxBytes` long unless a single item is longer (then that item goes alone).
+ */
+export function encodeAggregatesFrames(items: readonly string[], maxBytes: number): Buffer[] {
+  const frames: Buffer[] = [];
+  let parts: Buffer[] = [];
+  let size = 0;
+  const close = () => {
+    if (parts.length === 0) return;
+    parts.push(AGGREGATES_TAIL);
+    frames.push(Buffer.concat(parts, size + AGGREGATES_TAIL.length));
+    parts = [];
+  };
+  for (const item of items) {
+    const b = Buffer.from(item, 'utf8');
+    if (parts.length > 0 && size + COMMA.length + b.length + AGGREGATES_TAIL.length > maxBytes) close();
+    if (parts.length === 0) {
+      parts.push(AGGREGATES_HEAD);
+      size = AGGREGATES_HEAD.length;
+    } else {
+      parts.push(COMMA);
+      size += COMMA.length;
+    }
+    parts.push(b);
+    size += b.length;
+  }
+  close();
+  return frames;
 }
 
 export function encodeError(code: ClientErrorCode, message: string): string {

@@ -18,6 +18,11 @@ export interface WsLimits {
    * closed with 1013 instead of being sent more.
    */
   sendBufferBytes: number;
+  /**
+   * Largest `aggregates` frame sent: a bigger batch is split into several frames. 16 KiB holds a
+   * tick of ~200 prices in one frame and is far below any browser's or proxy's frame limit.
+   */
+  batchFrameBytes: number;
   /** Ping period; a client that has not answered the previous ping is terminated. */
   heartbeatMs: number;
   /** Connections accepted at once; the next upgrade is refused with HTTP 503. */
@@ -32,6 +37,7 @@ export const DEFAULT_WS_LIMITS: Readonly<WsLimits> = Object.freeze({
   messageBurst: 30,
   maxListsPerClient: CATEGORIES.length,
   sendBufferBytes: 1024 * 1024,
+  batchFrameBytes: 16 * 1024,
   heartbeatMs: 30_000,
   maxClients: 20_000,
   closeGraceMs: 2_000,

@@ -12,6 +12,9 @@ import type { WsLimits } from './limits.js';
 // the callbacks the role passes in.
 
 export const WS_PATH = '/ws';
+/** The paths this port answers besides the dashboard's files. */
+const API_PATHS = ['/health', '/metrics', '/status', WS_PATH] as const;
+const ALLOWED_METHODS = 'GET, HEAD';
 
 export interface WsHttpServerOptions {
   host: string;
@@ -96,9 +99,16 @@ export async function startWsHttpServer(opts: WsHttpServerOptions): Promise<WsHt
 
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+    const known = assets.has(pathname) || (API_PATHS as readonly string[]).includes(pathname);
+    if (!known) {
+      res.writeHead(404, { ...SECURITY_HEADERS, 'content-type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    // Every route of this port only reads: a known path asked with another method says which it takes.
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { ...SECURITY_HEADERS, allow: 'GET, HEAD' });
-      res.end();
+      res.writeHead(405, { ...SECURITY_HEADERS, allow: ALLOWED_METHODS, 'content-type': 'text/plain' });
+      res.end('method not allowed');
       return;
     }
     const asset = assets.get(pathname);
@@ -122,13 +132,10 @@ export async function startWsHttpServer(opts: WsHttpServerOptions): Promise<WsHt
       case '/status':
         sendJson(res, 200, await opts.status());
         return;
-      case WS_PATH:
+      default:
+        // WS_PATH without an upgrade (the other known paths are answered above).
         res.writeHead(426, { ...SECURITY_HEADERS, 'content-type': 'text/plain', upgrade: 'websocket' });
         res.end('WebSocket upgrade required');
-        return;
-      default:
-        res.writeHead(404, { ...SECURITY_HEADERS, 'content-type': 'text/plain' });
-        res.end('not found');
     }
   };
 

@@ -23,6 +23,8 @@ export interface StreamHandler {
   start(): Promise<string>;
   /** One entry; may throw when Redis fails, and the entry is then handed over again later. */
   handle(id: string, fields: string[]): void | Promise<void>;
+  /** The entries of one read have all been handed over (called at once, no timer): a tick's end. */
+  endOfRead?(): void;
   /** Our position no longer exists: the id to read after from now on. */
   positionLost(loss: PositionLoss): Promise<string>;
 }
@@ -215,6 +217,13 @@ export class StreamFollower {
     let ok = true;
     let handled: string | null = null;
     let n = 0;
+    // The read's lag, before any handling: what handling takes is the tick metric's.
+    const newest = entries[entries.length - 1]?.[0];
+    if (newest !== undefined) {
+      const lag = Math.max(0, Date.now() - idTime(newest));
+      p.lag_ms = lag;
+      wsMetrics.streamLag.set({ stream }, lag / 1000);
+    }
     for (const [id, fields] of entries) {
       try {
         const r = h.handle(id, fields);
@@ -235,12 +244,11 @@ export class StreamFollower {
       handled = id;
       n++;
     }
+    // What was handled goes out now, even when a later entry failed and will be handed over again.
+    h.endOfRead?.();
     if (handled !== null) {
       p.entries += n;
-      const lag = Math.max(0, Date.now() - idTime(handled));
-      p.lag_ms = lag;
       p.last_entry_at = new Date().toISOString();
-      wsMetrics.streamLag.set({ stream }, lag / 1000);
       wsMetrics.streamEntries.inc({ stream }, n);
     }
     if (!ok) await this.pause();

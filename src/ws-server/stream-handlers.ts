@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { AGGREGATES_STREAM, RANKING_DELTAS_STREAM } from '../shared/redis-keys.js';
-import type { ClientHub } from './client-hub.js';
-import { encodeAggregate } from './client-protocol.js';
+import type { ClientHub, TickPrice } from './client-hub.js';
+import { encodeAggregateItem } from './client-protocol.js';
+import { maskOf } from './list-mask.js';
 import type { ListStore } from './list-store.js';
 import { LogThrottle } from '../shared/log-throttle.js';
 import type { RankingSync } from './ranking-sync.js';
@@ -25,6 +26,9 @@ export function rankingHandler(sync: RankingSync): StreamHandler {
 
 export function aggregatesHandler(opts: { redis: Redis; store: ListStore; hub: ClientHub; log: Logger }): StreamHandler {
   const throttle = new LogThrottle(opts.log);
+  // The tick being read: polygon-ws writes each upstream frame's aggregates in one atomic
+  // script, so one XREAD returns whole frames, and what it returns goes out as one batch.
+  let tick: TickPrice[] = [];
   return {
     stream: AGGREGATES_STREAM,
     // Old prices are not replayed to anyone: start at the end.
@@ -36,8 +40,15 @@ export function aggregatesHandler(opts: { redis: Redis; store: ListStore; hub: C
         throttle.warn(p.reason, { event: 'aggregate_entry_invalid', id, reason: p.reason });
         return;
       }
-      if (!opts.store.listsOf(p.value.symbol)) return;
-      opts.hub.broadcastAggregate(p.value.symbol, Buffer.from(encodeAggregate(p.value), 'utf8'));
+      // Routed by the lists holding the symbol now, when the price is read.
+      const lists = opts.store.listsOf(p.value.symbol);
+      if (!lists) return;
+      tick.push({ lists: maskOf(lists), item: encodeAggregateItem(p.value) });
+    },
+    endOfRead: () => {
+      const prices = tick;
+      tick = [];
+      opts.hub.broadcastTick(prices);
     },
     positionLost: async (loss) => {
       // Empty (Redis restarted without data): everything that comes is new. Reset to an older

@@ -1,9 +1,16 @@
-import { counter, gauge } from '../shared/metrics.js';
+import { Counter, Gauge } from 'prom-client';
+import { counter, gauge, histogram, registry } from '../shared/metrics.js';
 
-// The ws-server's Prometheus metrics (shared registry, served at /metrics). Hot paths add to them
-// once per broadcast, not once per client.
+// The ws-server's Prometheus metrics (shared registry, served at /metrics).
+//
+// What the client hub counts (clients, connections, messages and bytes out, drops, refused
+// requests) is counted once, in a hub's WsTally: /health and the status document read the tally,
+// and the Prometheus series below read the same numbers when scraped (summed over the hubs of the
+// process: one in production, several in a test process). No figure is kept twice.
 
-export type OutKind = 'snapshot' | 'delta' | 'aggregate' | 'error' | 'pong';
+export type OutKind = 'snapshot' | 'delta' | 'aggregate' | 'aggregates' | 'error' | 'pong';
+export const OUT_KINDS: readonly OutKind[] = ['snapshot', 'delta', 'aggregate', 'aggregates', 'error', 'pong'];
+
 export type DropReason =
   | 'slow_consumer'
   | 'dead'
@@ -13,17 +20,69 @@ export type DropReason =
   | 'origin_refused'
   | 'capacity';
 
+/** One hub's figures, the only place they are counted. */
+export class WsTally {
+  clients = 0;
+  connections = 0;
+  readonly messages_out = Object.fromEntries(OUT_KINDS.map((k) => [k, 0])) as Record<OutKind, number>;
+  readonly bytes_out = Object.fromEntries(OUT_KINDS.map((k) => [k, 0])) as Record<OutKind, number>;
+  readonly drops: Partial<Record<DropReason, number>> = {};
+  readonly client_errors: Partial<Record<string, number>> = {};
+
+  constructor() {
+    // Kept for the process's life, so the counters below never go down when a hub closes.
+    tallies.push(this);
+  }
+}
+
+const tallies: WsTally[] = [];
+
+function sumBy(pick: (t: WsTally) => Partial<Record<string, number>>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of tallies) for (const [k, v] of Object.entries(pick(t))) out.set(k, (out.get(k) ?? 0) + (v ?? 0));
+  return out;
+}
+
+/** A counter whose value is read from the tallies at scrape time. */
+function tallyCounter<L extends string>(name: string, help: string, label: L, pick: (t: WsTally) => Partial<Record<string, number>>): Counter<L> {
+  return (
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+    new Counter<L>({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [k, v] of sumBy(pick)) this.inc({ [label]: k } as Partial<Record<L, string>>, v);
+      },
+    })
+  );
+}
+
+function tallyTotal(name: string, help: string, pick: (t: WsTally) => number, kind: 'counter' | 'gauge'): void {
+  if (registry.getSingleMetric(name)) return;
+  const total = () => tallies.reduce((a, t) => a + pick(t), 0);
+  if (kind === 'gauge') {
+    new Gauge({ name, help, registers: [registry], collect() { this.set(total()); } });
+  } else {
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(total()); } });
+  }
+}
+
+tallyTotal('livescan_ws_server_clients', 'Browser WebSocket clients connected now.', (t) => t.clients, 'gauge');
+tallyTotal('livescan_ws_server_connections_total', 'Browser WebSocket connections accepted.', (t) => t.connections, 'counter');
+tallyCounter('livescan_ws_server_messages_out_total', 'Messages (WebSocket frames) sent to clients, by type.', 'type', (t) => t.messages_out);
+tallyCounter('livescan_ws_server_bytes_out_total', 'Payload bytes sent to clients, by message type.', 'type', (t) => t.bytes_out);
+tallyCounter(
+  'livescan_ws_server_client_drops_total',
+  'Clients dropped or refused, by reason (slow_consumer, dead, rate_limit, oversized, protocol_error, origin_refused, capacity).',
+  'reason',
+  (t) => t.drops,
+);
+tallyCounter('livescan_ws_server_client_errors_total', 'Client requests refused with an error message, by code.', 'code', (t) => t.client_errors);
+
 export const wsMetrics = {
-  clients: gauge('livescan_ws_server_clients', 'Browser WebSocket clients connected now.'),
-  connections: counter('livescan_ws_server_connections_total', 'Browser WebSocket connections accepted.'),
-  messagesOut: counter('livescan_ws_server_messages_out_total', 'Messages sent to clients, by type.', ['type']),
-  bytesOut: counter('livescan_ws_server_bytes_out_total', 'Payload bytes sent to clients, by message type.', ['type']),
-  drops: counter(
-    'livescan_ws_server_client_drops_total',
-    'Clients dropped or refused, by reason (slow_consumer, dead, rate_limit, oversized, protocol_error, origin_refused, capacity).',
-    ['reason'],
-  ),
-  clientErrors: counter('livescan_ws_server_client_errors_total', 'Client requests refused with an error message, by code.', ['code']),
   streamEntries: counter('livescan_ws_server_stream_entries_total', 'Stream entries read, by stream.', ['stream']),
   badEntries: counter('livescan_ws_server_stream_bad_entries_total', 'Stream entries skipped as malformed, by stream and reason.', [
     'stream',
@@ -31,8 +90,13 @@ export const wsMetrics = {
   ]),
   streamLag: gauge(
     'livescan_ws_server_stream_lag_seconds',
-    'Age of the newest entry of each stream when the ws-server read it (now minus the time in its id).',
+    'Age of the newest entry of each stream when the ws-server read it (now minus the time in its id), before handling it.',
     ['stream'],
+  ),
+  tickFanout: histogram(
+    'livescan_ws_server_aggregate_tick_seconds',
+    'Time to send one tick of live prices (the aggregates read together) to every client, encoding included.',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   ),
   listResyncs: counter(
     'livescan_ws_server_list_resyncs_total',

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.js';
 import { serviceStatusKey } from '../../src/shared/redis-keys.js';
 import { startWsServer, type WsServerHandle } from '../../src/roles/ws-server.js';
+import { freePort } from '../../src/shared/free-port.js';
 import { startTestRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/wait.js';
 import { FakeScanner } from '../ws-server/helpers/fake-scanner.js';
@@ -71,5 +72,29 @@ describe('ws-server role', () => {
 
   it('never writes subscription events', async () => {
     expect(await redis.client.exists('polygon_ws:subscriptions')).toBe(0);
+  });
+});
+
+describe('ws-server role without Redis', () => {
+  it('says in /health that Redis is out of reach, and where, not only "degraded"', async () => {
+    const port = await freePort();
+    const ws = await startWsServer({
+      config: { ...loadConfig({}), WS_SERVER_PORT: 0, WS_SERVER_HOST: '127.0.0.1' },
+      redisUrl: `redis://:not-a-secret-to-show@127.0.0.1:${port}`,
+      log: captureLog('fatal').log,
+      statusIntervalMs: 200,
+      blockMs: 500,
+    });
+    try {
+      const body = await eventually(async () => {
+        const res = await fetch(`${ws.url}/health`);
+        const b = (await res.json()) as { status: string; redis_where?: string };
+        return res.status === 503 && b.status === 'redis_unreachable' ? b : null;
+      }, 'health saying Redis is unreachable');
+      expect(body.redis_where).toBe(`127.0.0.1:${port}`);
+      expect(JSON.stringify(body)).not.toContain('not-a-secret-to-show');
+    } finally {
+      await ws.stop();
+    }
   });
 });

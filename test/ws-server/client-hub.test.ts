@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeAggregate, encodeDelta } from '../../src/ws-server/client-protocol.js';
+import { encodeAggregateItem, encodeDelta } from '../../src/ws-server/client-protocol.js';
+import { maskOf } from '../../src/ws-server/list-mask.js';
 import { eventually } from '../helpers/wait.js';
 import { startHubServer } from './helpers/hub-server.js';
 import { ListClient } from './helpers/list-client.js';
@@ -74,10 +75,11 @@ describe('ClientHub over a real WebSocket server', () => {
     b.subscribe(['losers']);
     both.subscribe(['winners', 'losers']);
     await eventually(() => a.snapshots === 1 && b.snapshots === 1 && both.snapshots === 2, 'snapshots');
-    for (const [sym, price] of [['AA', 1], ['BB', 2], ['CC', 3], ['ZZ', 4]] as const) {
-      hub.broadcastAggregate(sym, Buffer.from(encodeAggregate({ symbol: sym, price, time: 1 })));
-    }
-    hub.broadcastAggregate('AA', Buffer.from(encodeAggregate({ symbol: 'AA', price: 9, time: 2 })));
+    // Two ticks; ZZ is in no list, so it is not part of a tick at all.
+    const tick = (prices: [string, number, number][]) =>
+      hub.broadcastTick(prices.map(([symbol, price, time]) => ({ lists: maskOf(store.listsOf(symbol) ?? []), item: encodeAggregateItem({ symbol, price, time }) })));
+    tick([['AA', 1, 1], ['BB', 2, 1], ['CC', 3, 1]]);
+    tick([['AA', 9, 2]]);
     await eventually(() => a.aggregates.length === 3 && b.aggregates.length === 3 && both.aggregates.length === 4, 'aggregates');
     expect(a.aggregates.map((m) => m.symbol)).toEqual(['AA', 'BB', 'AA']);
     expect(b.aggregates.map((m) => m.symbol)).toEqual(['AA', 'CC', 'AA']);

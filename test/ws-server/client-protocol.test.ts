@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   encodeAggregate,
+  encodeAggregateItem,
+  encodeAggregatesFrames,
   encodeDelta,
   encodeError,
   encodeSnapshot,
@@ -85,5 +87,57 @@ describe('server messages', () => {
     });
     expect(encodeAggregate({ symbol: 'AA', price: 1.5, time: 1000 })).toBe('{"type":"aggregate","symbol":"AA","price":1.5,"time":1000}');
     expect(JSON.parse(encodeError('unknown_list', 'x'))).toEqual({ type: 'error', message: 'x', code: 'unknown_list' });
+  });
+});
+
+describe('batch option and aggregates frames', () => {
+  it('takes batch true or false on subscribe, and leaves it out when absent', () => {
+    expect(parseClientMessage('{"action":"subscribe","lists":["winners"],"batch":true}')).toEqual({
+      ok: true,
+      request: { action: 'subscribe', lists: ['winners'], unknown: [], batch: true },
+    });
+    expect(parseClientMessage('{"action":"subscribe","lists":["winners"],"batch":false}')).toMatchObject({ ok: true, request: { batch: false } });
+    const plain = parseClientMessage('{"action":"subscribe","lists":["winners"]}');
+    expect(plain.ok && 'batch' in plain.request).toBe(false);
+  });
+
+  it.each(['"true"', '1', '0', 'null', '{}', '[]', '"yes"', '{"__proto__":true}'])('refuses batch %s with invalid_batch', (v) => {
+    expect(parseClientMessage(`{"action":"subscribe","lists":["winners"],"batch":${v}}`)).toEqual({
+      ok: false,
+      code: 'invalid_batch',
+      message: '"batch" must be true or false',
+    });
+  });
+
+  it('encodes the aggregate message and the batch item from the same bytes', () => {
+    const a = { symbol: 'AAPL', price: 191.5, time: 1_700_000_000_000, volume: 1200 };
+    expect(JSON.parse(encodeAggregateItem(a))).toEqual(a);
+    expect(encodeAggregate(a)).toBe('{"type":"aggregate","symbol":"AAPL","price":191.5,"time":1700000000000,"volume":1200}');
+    expect(encodeAggregate({ symbol: 'X', price: 1, time: 2 })).toBe('{"type":"aggregate","symbol":"X","price":1,"time":2}');
+  });
+
+  it('splits a batch into frames no larger than the bound, items in order and each once', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ symbol: fc.stringMatching(/^[A-Z]{1,5}$/), price: fc.double({ noNaN: true, noDefaultInfinity: true }), time: fc.nat() }), { maxLength: 300 }), fc.integer({ min: 100, max: 4096 }), (prices, max) => {
+        const items = prices.map(encodeAggregateItem);
+        const frames = encodeAggregatesFrames(items, max);
+        const back: unknown[] = [];
+        for (const f of frames) {
+          expect(f.length).toBeLessThanOrEqual(max);
+          const m = JSON.parse(f.toString('utf8')) as { type: string; items: unknown[] };
+          expect(m.type).toBe('aggregates');
+          expect(m.items.length).toBeGreaterThan(0);
+          back.push(...m.items);
+        }
+        expect(back).toEqual(items.map((i) => JSON.parse(i) as unknown));
+      }),
+    );
+    expect(encodeAggregatesFrames([], 1000)).toEqual([]);
+    // An item longer than the bound still goes, alone.
+    const long = encodeAggregateItem({ symbol: 'LONG', price: 1, time: 2 });
+    expect(encodeAggregatesFrames([long, long], 10).map((f) => f.toString())).toEqual([
+      `{"type":"aggregates","items":[${long}]}`,
+      `{"type":"aggregates","items":[${long}]}`,
+    ]);
   });
 });

@@ -83,6 +83,30 @@ describe('StreamFollower', () => {
     expect(f.positions()['s:a']?.entries).toBe(300);
   });
 
+  it('ends each read with endOfRead, after all of its entries: a transaction comes as one read', async () => {
+    const a = new Recorder('s:a');
+    const marks: string[][] = [];
+    let read: string[] = [];
+    a.onEntry = (_id, fields) => {
+      read.push(fields[1] ?? '');
+    };
+    const handler: StreamHandler = Object.assign(a, {
+      endOfRead: () => {
+        marks.push(read);
+        read = [];
+      },
+    });
+    follow(handler);
+    await r.client.multi().xadd('s:a', '*', 'data', 'a').xadd('s:a', '*', 'data', 'b').xadd('s:a', '*', 'data', 'c').exec();
+    await eventually(() => marks.length === 1, 'one read');
+    await r.client.multi().xadd('s:a', '*', 'data', 'd').xadd('s:a', '*', 'data', 'e').exec();
+    await eventually(() => marks.length === 2, 'a second read');
+    expect(marks).toEqual([
+      ['a', 'b', 'c'],
+      ['d', 'e'],
+    ]);
+  });
+
   it('retries an entry whose handling failed, then goes on', async () => {
     const a = new Recorder('s:a');
     let fails = 2;

@@ -17,6 +17,7 @@ export interface ServerMessage {
   time?: number;
   message?: string;
   code?: string;
+  items?: { symbol: string; price: number; time: number; volume?: number }[];
 }
 
 export class ListClient {
@@ -24,6 +25,8 @@ export class ListClient {
   readonly violations: string[] = [];
   readonly messages: ServerMessage[] = [];
   readonly aggregates: ServerMessage[] = [];
+  /** `aggregates` frames, with their size in bytes beside them. */
+  readonly batches: { message: ServerMessage; bytes: number }[] = [];
   readonly errors: ServerMessage[] = [];
   snapshots = 0;
   deltas = 0;
@@ -78,9 +81,16 @@ export class ListClient {
       this.lists.set(m.list, { sequence: m.sequence, rows: applyDeltaItems(l.rows, m.deltas) });
     } else if (m.type === 'aggregate') {
       this.aggregates.push(m);
+    } else if (m.type === 'aggregates') {
+      this.batches.push({ message: m, bytes: Buffer.byteLength(text) });
     } else if (m.type === 'error') {
       this.errors.push(m);
     }
+  }
+
+  /** The items of every `aggregates` frame received, in order. */
+  batchItems(): NonNullable<ServerMessage['items']> {
+    return this.batches.flatMap((b) => b.message.items ?? []);
   }
 
   rows(list: Category): Row[] | undefined {
