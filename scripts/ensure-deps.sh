@@ -26,3 +26,8 @@ command -v redis-server >/dev/null 2>&1 || apt_install redis-server "needed to r
 if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium "needed by the dashboard's browser test"
 fi
+
+# The alert rules are checked by promtool and fired by a real Prometheus in the tests (test/ops).
+if [ "${1:-}" = "--with-browser" ] && { [ ! -x /usr/bin/prometheus ] || ! command -v promtool >/dev/null 2>&1; }; then
+  apt_install prometheus "needed by the alert rules' tests (promtool, a real Prometheus)"
+fi

@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 import { startLivescan, type Livescan } from './app.js';
 import { UsageError, helpText, parseArgs } from './cli/args.js';
-import { ConfigError, loadConfig } from './config/env.js';
+import { PortError, checkPorts, plannedPorts } from './cli/port-check.js';
+import { ConfigError, loadConfig, simulatorFaultsOn } from './config/env.js';
+import { probeRedis, redisHealth, redisTargetOf } from './services/redis-connection.js';
 import { createLogger } from './shared/logger.js';
 
 // `node dist/main.js [--role …] [--inspect]`: parse, validate, start, and stop gracefully on
 // SIGTERM/SIGINT within a bound (a second signal exits at once).
 
 const SHUTDOWN_BOUND_MS = 15_000;
+
+/** Exit codes: 2 the configuration or arguments are wrong; 3 a port is taken; 1 anything else. */
+const EXIT_CONFIG = 2;
+const EXIT_PORT_TAKEN = 3;
 
 function redisPassword(url: string): string[] {
   try {
@@ -40,9 +46,30 @@ async function main(argv: readonly string[]): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`livescan: ${err.message}\n`);
-      process.exit(2);
+      process.exit(EXIT_CONFIG);
     }
     throw err;
+  }
+  const faults = simulatorFaultsOn(config);
+  if (faults.length > 0 && !args.roles.includes('polygon-ws')) {
+    process.stderr.write(`livescan: ${faults.join(', ')} configure the simulator that polygon-ws starts: add polygon-ws to --role\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const inspect = args.inspect || config.INSPECT;
+
+  // Before anything starts: a taken port must not leave a redis-server or a simulator behind.
+  try {
+    await checkPorts(plannedPorts(config, args.roles, inspect));
+  } catch (err) {
+    if (err instanceof PortError) {
+      process.stderr.write(`livescan: ${err.message}\n`);
+      process.exit(EXIT_PORT_TAKEN);
+    }
+    throw err;
+  }
+  if (args.check) {
+    process.stdout.write('livescan: configuration valid, ports free\n');
+    return;
   }
 
   const log = createLogger({
@@ -74,12 +101,25 @@ async function main(argv: readonly string[]): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
+  if (config.REDIS_URL || config.REDIS_SENTINELS) {
+    const why = await probeRedis(redisTargetOf(config, config.REDIS_URL));
+    if (why) {
+      const where = redisHealth().where;
+      log.error({
+        event: 'redis_unreachable',
+        where,
+        error: why,
+        hint: `start Redis at ${where}, or fix REDIS_URL (empty: livescan starts a private redis-server); the roles keep retrying`,
+      });
+    }
+  }
+
   try {
     app = await startLivescan({
       config,
       roles: args.roles,
       log,
-      inspect: args.inspect || config.INSPECT,
+      inspect,
       onFatal: () => shutdown('actor_failed', 1),
     });
   } catch (err) {
@@ -87,10 +127,16 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exit(1);
   }
   if (stopping) return;
-  log.info({ event: 'livescan_started', roles: args.roles, ...app.endpoints });
+  const redis = redisHealth();
+  log.info({ event: 'livescan_started', roles: args.roles, redis: redis.reachable ? 'reachable' : 'unreachable', ...app.endpoints });
   if (!process.stdout.isTTY) return;
+  const headline = redis.reachable
+    ? `livescan is running (${args.roles.join(', ')})`
+    : `livescan started (${args.roles.join(', ')}) but Redis at ${redis.where} is UNREACHABLE (${redis.error}):\n` +
+      `nothing is ranked or subscribed until it answers. Start Redis there, or fix REDIS_URL\n` +
+      `(empty: a private redis-server). The roles keep retrying; /health says redis_unreachable.`;
   process.stdout.write(
-    `\nlivescan is running (${args.roles.join(', ')})\n` +
+    `\n${headline}\n` +
       Object.entries(app.endpoints)
         .map(([k, v]) => `  ${k.padEnd(16)} ${v}`)
         .join('\n') +

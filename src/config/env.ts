@@ -80,6 +80,25 @@ const bool: Parser<boolean> = (raw, name) => {
 
 const HOUR = 3_600_000;
 
+/** A gap in ms, or a range `MIN-MAX` whose every gap is drawn anew (the seeds' storm: 20000-30000). */
+export interface MsRange {
+  minMs: number;
+  maxMs: number;
+}
+
+function msRange(min: number, max: number): Parser<MsRange | null> {
+  return (raw, name) => {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(raw);
+    if (!m) throw new ConfigError(name, `must be milliseconds (5000) or a range MIN-MAX (20000-30000), got "${raw}"`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (lo === 0 && hi === 0) return null;
+    if (lo < min || hi > max) throw new ConfigError(name, `must be between ${min} and ${max}, got "${raw.trim()}"`);
+    if (hi < lo) throw new ConfigError(name, `range must be MIN-MAX with MIN <= MAX, got "${raw.trim()}"`);
+    return { minMs: lo, maxMs: hi };
+  };
+}
+
 export const ENV = {
   REDIS_URL: {
     parse: url('redis:', 'rediss:'),
@@ -244,6 +263,31 @@ export const ENV = {
     default: DEFAULT_RULES,
     help: 'JSON overrides of the ranking rules and list sizes, e.g. {"gapPercent": 5, "limit": 30, "limits": {"winners": 10}} (rules: README, scanner).',
   },
+  SIMULATOR_STORM_MS: {
+    parse: msRange(100, HOUR),
+    default: null as MsRange | null,
+    help: 'Built-in simulator (no POLYGON_API_KEY): close every upstream connection with a bare 1008 every MS, or after gaps drawn in MIN-MAX (the seeds\' storm: 20000-30000). Empty or 0: off.',
+  },
+  SIMULATOR_DIE_YOUNG_MS: {
+    parse: int(0, HOUR),
+    default: 0,
+    help: 'Built-in simulator: close every connection with a bare 1008 this long after its auth_success (connections that die young). 0: off.',
+  },
+  SIMULATOR_MAX_MESSAGES_PER_SECOND: {
+    parse: int(0, 100_000),
+    default: 0,
+    help: 'Built-in simulator: close with a bare 1008 a client sending more subscribe/unsubscribe messages than this within 1 s (an undocumented limit, a hypothesis). 0: off.',
+  },
+  SIMULATOR_KICK_EVERY_MS: {
+    parse: int(0, HOUR),
+    default: 0,
+    help: 'Built-in simulator: a max_connections kick (as if another client took the key) this often. 0: off.',
+  },
+  SIMULATOR_ACK_DELAY_MS: {
+    parse: int(0, 60_000),
+    default: 0,
+    help: 'Built-in simulator: delay of every subscribe/unsubscribe acknowledgement (slow acks). 0: at once.',
+  },
   MARKET_SEED: { parse: int(0, 2 ** 31 - 1), default: 42, help: 'Seed of the simulated market, so a run can be reproduced.' },
   MARKET_SYMBOLS: { parse: int(50, 100_000), default: 3_000, help: 'How many symbols the simulated market trades.' },
   POLYGON_REST_URL: {
@@ -277,6 +321,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.RECONNECT_MAX_MS < config.RECONNECT_PROMPT_MS) {
     throw new ConfigError('RECONNECT_MAX_MS', `must not be below RECONNECT_PROMPT_MS (${config.RECONNECT_PROMPT_MS})`);
   }
+  // The faults belong to the built-in simulator: with a real key they would silently do nothing.
+  const fault = simulatorFaultsOn(config)[0];
+  if (fault && config.POLYGON_API_KEY) {
+    throw new ConfigError(fault, 'applies to the built-in simulator only: unset POLYGON_API_KEY to run it (the scanner then ranks the simulated market)');
+  }
   // A mutating endpoint reachable from the network must not be open to anyone.
   if (!isLoopback(config.HTTP_HOST) && !config.ADMIN_TOKEN) {
     throw new ConfigError('ADMIN_TOKEN', `must be set when HTTP_HOST (${config.HTTP_HOST}) is not loopback`);
@@ -284,11 +333,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return config;
 }
 
+/** The simulator's faults reachable from `node dist/main.js` (README: the storm demo). */
+export const SIMULATOR_FAULT_VARS = [
+  'SIMULATOR_STORM_MS',
+  'SIMULATOR_DIE_YOUNG_MS',
+  'SIMULATOR_MAX_MESSAGES_PER_SECOND',
+  'SIMULATOR_KICK_EVERY_MS',
+  'SIMULATOR_ACK_DELAY_MS',
+] as const satisfies readonly EnvName[];
+
+function isFaultOn(config: Config, name: (typeof SIMULATOR_FAULT_VARS)[number]): boolean {
+  const v = config[name];
+  return v !== null && v !== 0;
+}
+
+/** The faults configured, by variable: empty when the simulator is to behave. */
+export function simulatorFaultsOn(config: Config): string[] {
+  return SIMULATOR_FAULT_VARS.filter((n) => isFaultOn(config, n));
+}
+
 /** The lines `--help` prints: name, default, meaning. Secrets show no default. */
 export function describeEnv(): string {
   const rows = (Object.entries(ENV) as [EnvName, VarSpec<unknown>][]).map(([name, spec]) => {
     const def =
-      spec.secret || spec.default === '' ? '(empty)' : typeof spec.default === 'object' ? '(built in)' : String(spec.default);
+      spec.secret || spec.default === '' ? '(empty)' : spec.default === null ? '(off)' : typeof spec.default === 'object' ? '(built in)' : String(spec.default);
     return `  ${name.padEnd(24)} default ${def}\n      ${spec.help}`;
   });
   return rows.join('\n');

@@ -1,4 +1,6 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { KeyedThrottle } from './keyed-throttle.js';
+import { REPEATING_WARNINGS, REPEAT_PERIOD_MS } from './log-throttle.js';
 
 // One logger factory for every role. Lines are JSON with an `event` field in snake_case (the
 // seeds' names where they have one); secrets are redacted by path and scrubbed by value, so a
@@ -26,6 +28,8 @@ export interface LoggerSettings {
   secrets?: readonly string[];
   pretty?: boolean;
   destination?: NodeJS.WritableStream;
+  /** The repeat throttle's clock (tests). */
+  now?: () => number;
 }
 
 export function createLogger(settings: LoggerSettings): Logger {
@@ -37,16 +41,29 @@ export function createLogger(settings: LoggerSettings): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
   };
-  if (secrets.length > 0) {
-    // Redaction by path misses a key quoted inside an error message: scrub every value too.
-    options.hooks = {
-      logMethod(args, method) {
-        method.apply(this, args.map((a) => scrub(a, secrets)) as Parameters<typeof method>);
-      },
-    };
-  }
+  const repeats = new KeyedThrottle({ periodMs: REPEAT_PERIOD_MS, now: settings.now });
+  options.hooks = {
+    logMethod(args, method) {
+      // A warning that repeats while a condition lasts (Redis away, the SET missing) is written
+      // once per period per role, with how many were held back.
+      const [first] = args as unknown[];
+      const event = first !== null && typeof first === 'object' ? (first as { event?: unknown }).event : undefined;
+      if (typeof event === 'string' && REPEATING_WARNINGS.has(event)) {
+        const pass = repeats.pass(`${event}|${String(this.bindings().role ?? '')}`);
+        if (!pass) return;
+        if (pass.suppressed > 0) args = [{ ...(first as object), suppressed: pass.suppressed }, ...args.slice(1)] as typeof args;
+      }
+      // Redaction by path misses a key quoted inside an error message: scrub every value too.
+      const out = (secrets.length > 0 ? args.map((a) => scrub(a, secrets)) : args.map(printableCopy)) as typeof args;
+      method.apply(this, out as Parameters<typeof method>);
+    },
+  };
   const logger = settings.pretty
-    ? pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } })
+    ? pino({
+        ...options,
+        // One line per event: a scan's lists or an error's fields on one line, not thirty.
+        transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', singleLine: true, messageKey: 'event', errorLikeObjectKeys: ['err'], ignore: 'pid,hostname' } },
+      })
     : settings.destination
       ? pino(options, settings.destination as pino.DestinationStream)
       : pino(options);
@@ -92,12 +109,28 @@ function scrub(value: unknown, secrets: readonly string[], depth = 0): unknown {
     const fields = e as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(value)) fields[scrubText(k, secrets)] = scrub(v, secrets, depth + 1);
     if (value.cause !== undefined) e.cause = scrub(value.cause, secrets, depth + 1);
-    return e;
+    return printable(e);
   }
   if (Array.isArray(value)) return value.map((v) => scrub(v, secrets, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[scrubText(k, secrets)] = scrub(v, secrets, depth + 1);
-  return out;
+  return printable(out);
+}
+
+/**
+ * An own `toString` that is not a function (parsed JSON can carry one) makes `String(value)` throw,
+ * and pino's `%s` calls it: the log call would throw at its caller. A hidden conversion keeps the
+ * line; the fields stay as they are.
+ */
+function printable<T extends object>(value: T): T {
+  if (typeof (value as { toString?: unknown }).toString === 'function') return value;
+  return Object.defineProperty(value, Symbol.toPrimitive, { value: () => Object.prototype.toString.call(value), enumerable: false });
+}
+
+/** `printable` without touching the caller's object: a copy, made only for a value that needs it. */
+function printableCopy(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || typeof (value as { toString?: unknown }).toString === 'function') return value;
+  return printable(Object.create(Object.getPrototypeOf(value) as object | null, Object.getOwnPropertyDescriptors(value)) as object);
 }
 
 function jsonOrMark(value: object): string {

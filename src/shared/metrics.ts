@@ -4,7 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 // helpers, so two roles in one process (`--role all`) never register a name twice.
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'livescan_process_' });
+// Node's own figures under the same prefix: livescan_process_cpu_seconds_total, livescan_nodejs_heap_size_used_bytes…
+collectDefaultMetrics({ register: registry, prefix: 'livescan_' });
 
 function getOrCreate<T>(name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();

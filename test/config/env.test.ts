@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeEnv, ENV, loadConfig, SECRET_VARS, type EnvName } from '../../src/config/env.js';
+import { ConfigError, describeEnv, ENV, loadConfig, SECRET_VARS, simulatorFaultsOn, type EnvName } from '../../src/config/env.js';
 
 // Every variable's parser, default and help line; the promise that a secret never reaches an
 // error message or the help text.
@@ -295,5 +295,34 @@ describe('SCANNER_RULES', () => {
     expect(loadConfig({ SCANNER_RULES: '{"limit": 5}' }).SCANNER_RULES.limits.winners).toBe(5);
     expect(() => loadConfig({ SCANNER_RULES: '{limit' })).toThrow(/SCANNER_RULES must be JSON/);
     expect(() => loadConfig({ SCANNER_RULES: '{"speed": 1}' })).toThrow(/SCANNER_RULES "speed" is not a rule/);
+  });
+});
+
+describe('the built-in simulator\'s faults', () => {
+  it('SIMULATOR_STORM_MS takes one gap or a MIN-MAX range; 0 is off', () => {
+    expect(loadConfig({ SIMULATOR_STORM_MS: '20000-30000' }).SIMULATOR_STORM_MS).toEqual({ minMs: 20_000, maxMs: 30_000 });
+    expect(loadConfig({ SIMULATOR_STORM_MS: ' 5000 ' }).SIMULATOR_STORM_MS).toEqual({ minMs: 5_000, maxMs: 5_000 });
+    expect(loadConfig({ SIMULATOR_STORM_MS: '0' }).SIMULATOR_STORM_MS).toBeNull();
+    expect(loadConfig({}).SIMULATOR_STORM_MS).toBeNull();
+    expect(errorOf({ SIMULATOR_STORM_MS: '30000-20000' }).message).toMatch(/SIMULATOR_STORM_MS range must be MIN-MAX/);
+    expect(errorOf({ SIMULATOR_STORM_MS: 'often' }).message).toMatch(/SIMULATOR_STORM_MS must be milliseconds/);
+    expect(errorOf({ SIMULATOR_STORM_MS: '10' }).variable).toBe('SIMULATOR_STORM_MS');
+  });
+
+  it('lists the faults on, and refuses them with a real API key (they would do nothing)', () => {
+    expect(simulatorFaultsOn(loadConfig({}))).toEqual([]);
+    expect(simulatorFaultsOn(loadConfig({ SIMULATOR_STORM_MS: '20000-30000', SIMULATOR_KICK_EVERY_MS: '0', SIMULATOR_DIE_YOUNG_MS: '500' }))).toEqual([
+      'SIMULATOR_STORM_MS',
+      'SIMULATOR_DIE_YOUNG_MS',
+    ]);
+    const err = errorOf({ POLYGON_API_KEY: 'a-real-key', SIMULATOR_DIE_YOUNG_MS: '500' });
+    expect(err.variable).toBe('SIMULATOR_DIE_YOUNG_MS');
+    expect(err.message).toMatch(/unset POLYGON_API_KEY/);
+    expect(err.message).not.toContain('a-real-key');
+    expect(loadConfig({ POLYGON_API_KEY: 'a-real-key', SIMULATOR_DIE_YOUNG_MS: '0' }).SIMULATOR_DIE_YOUNG_MS).toBe(0);
+  });
+
+  it('--help shows the storm off by default', () => {
+    expect(describeEnv()).toMatch(/SIMULATOR_STORM_MS\s+default \(off\)/);
   });
 });
