@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { AnyStateMachine } from 'xstate';
 import { MACHINES } from '../machines/index.js';
 import { createLogger } from '../shared/logger.js';
-import { describeMachine, summarize, toMermaid } from './mermaid.js';
+import { describeMachine, summarize, toMermaid, type ChartModel } from './mermaid.js';
 
 // `npm run visualize`: one Markdown page with a Mermaid statechart per registered machine, and an
 // index, in visualizations/. test/visualizations.test.ts regenerates them in memory and fails
@@ -72,13 +72,26 @@ export async function renderAllWithSvg(machines: readonly VisualizedMachine[]): 
     const md = files.get(fileNameFor(m.name)) ?? '';
     const source = md.split('```mermaid\n')[1]?.split('\n```')[0];
     if (!source) continue;
-    const svg = (await renderMermaidSVGAsync(source)).replace(/^\s*@import url\([^)]*\);\s*$/gm, '');
+    const svg = tagStates((await renderMermaidSVGAsync(source)).replace(/^\s*@import url\([^)]*\);\s*$/gm, ''), describeMachine(m.machine));
     files.set(fileNameFor(m.name).replace(/\.md$/, '.svg'), `${SVG_MARKER}\n${svg}\n`);
   }
   return files;
 }
 
 const SVG_MARKER = GENERATED_MARKER;
+
+/**
+ * Gives each drawn state its dotted path (`data-state="open.phase.live"`, as in a snapshot's
+ * value) beside the Mermaid id, so the dashboard can light up the states a live machine is in
+ * without knowing how ids were made unique.
+ */
+export function tagStates(svg: string, model: ChartModel): string {
+  const pathById = new Map(model.states.map((s) => [s.id, s.path]));
+  return svg.replace(/(<g class="(?:node|subgraph)" data-id=")([^"]*)"/g, (whole, head: string, id: string) => {
+    const p = pathById.get(id);
+    return p === undefined ? whole : `${head}${id}" data-state="${p.replace(/[&"<>]/g, (c) => `&#${c.charCodeAt(0)};`)}"`;
+  });
+}
 
 export interface Discrepancy {
   file: string;

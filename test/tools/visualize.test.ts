@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
-import { GENERATED_MARKER, checkVisualizations, renderAll, writeVisualizations } from '../../src/tools/visualize.js';
+import { describeMachine } from '../../src/tools/mermaid.js';
+import { GENERATED_MARKER, checkVisualizations, renderAll, renderAllWithSvg, tagStates, writeVisualizations } from '../../src/tools/visualize.js';
 
 const toggle = setup({}).createMachine({
   id: 'toggle',
@@ -77,5 +78,27 @@ describe('writeVisualizations / checkVisualizations', () => {
     expect((await readdir(dir)).sort()).toEqual(['README.md', 'extra.md', 'notes.md', 'toggle.md']);
     expect(await readFile(path.join(dir, 'notes.md'), 'utf8')).toBe('# hand-written\n');
     expect(await checkVisualizations(dir, withoutLight)).toEqual([]);
+  });
+});
+
+describe('state paths in the SVG', () => {
+  const nested = setup({}).createMachine({
+    id: 'nested',
+    initial: 'open',
+    states: { open: { type: 'parallel', states: { phase: { initial: 'live', states: { live: {} } }, age: { initial: 'young', states: { young: {} } } } }, idle: {} },
+  });
+
+  it('gives each drawn state its dotted path, as a snapshot value names it', async () => {
+    const svg = (await renderAllWithSvg([{ name: 'nested', machine: nested, description: 'd' }])).get('nested.svg') ?? '';
+    for (const p of ['open', 'open.phase', 'open.phase.live', 'open.age', 'open.age.young', 'idle']) expect(svg).toContain(`data-state="${p}"`);
+    expect(svg).toMatch(/data-id="open_phase_live" data-state="open.phase.live"/);
+  });
+
+  it('tags only known state ids, leaving start/end markers and edges alone', () => {
+    const model = describeMachine(light);
+    const svg = '<g class="node" data-id="dark" data-label="dark"><g class="node" data-id="_start" data-label=""><polyline data-from="dark" data-to="lit"/><g class="subgraph" data-id="lit">';
+    expect(tagStates(svg, model)).toBe(
+      '<g class="node" data-id="dark" data-state="dark" data-label="dark"><g class="node" data-id="_start" data-label=""><polyline data-from="dark" data-to="lit"/><g class="subgraph" data-id="lit" data-state="lit">',
+    );
   });
 });

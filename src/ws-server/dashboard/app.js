@@ -1,6 +1,8 @@
-// livescan dashboard: the eleven lists over the ws-server's client protocol (/ws), and the
-// services' status from /status. Plain DOM, no framework, no build step. Everything a server or
-// a status key says is rendered with textContent, never as HTML.
+// livescan dashboard: the eleven lists over the ws-server's client protocol (/ws), with a price
+// line per row; the services' status from /status, with the timeline of the heart (desired versus
+// acknowledged, reconnects and close causes, availability; drawn with uPlot) and each statechart's
+// live state lit up on its generated diagram. Plain DOM, no framework, no build step. Everything
+// a server or a status key says is rendered with textContent, never as HTML.
 'use strict';
 
 (() => {
@@ -15,11 +17,17 @@
   const STATUS_EVERY_MS = 2000;
   const RESYNC_RETRY_MS = 5000;
   const LIVE_PRICE_MS = 60000;
+  const SPARK_POINTS = 60;
+  const SPARK_W = 64;
+  const SPARK_H = 16;
+  const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const lists = new Map();
   const live = new Map(); // symbol -> { price, time, at }
   const priceCells = new Map(); // symbol -> Set<td>
-  const stats = { gaps: 0, resyncs: 0, snapshots: 0, deltas: 0, aggregates: 0, errors: 0, reconnects: 0 };
+  const spark = new Map(); // symbol -> recent live prices, oldest first
+  const sparkLines = new Map(); // symbol -> Set<svg>
+  const stats = { gaps: 0, resyncs: 0, snapshots: 0, deltas: 0, aggregates: 0, batches: 0, errors: 0, reconnects: 0 };
   let ws = null;
   let wsState = 'connecting';
   let retry = 0;
@@ -56,7 +64,7 @@
       const table = el('table');
       const thead = el('thead');
       const tr = el('tr');
-      for (const [label, cls] of [['#', ''], ['Symbol', 'sym'], ['Price', ''], ['Chg %', ''], ['Volume', ''], ['RVOL', '']]) {
+      for (const [label, cls] of [['#', ''], ['Symbol', 'sym'], ['Price', ''], ['Trend', 'trend'], ['Chg %', ''], ['Volume', ''], ['RVOL', '']]) {
         tr.append(el('th', cls, label));
       }
       thead.append(tr);
@@ -132,11 +140,15 @@
       const set = priceCells.get(r.dataset.symbol);
       if (set) set.delete(r);
     }
+    for (const svg of l.tbody.querySelectorAll('svg.spark')) {
+      const set = sparkLines.get(svg.dataset.symbol);
+      if (set) set.delete(svg);
+    }
     const frag = document.createDocumentFragment();
     if (l.rows.length === 0) {
       const tr = el('tr');
       const td = el('td', 'empty', 'empty');
-      td.colSpan = 6;
+      td.colSpan = 7;
       tr.append(td);
       frag.append(tr);
     }
@@ -153,6 +165,9 @@
       if (!set) priceCells.set(row.symbol, (set = new Set()));
       set.add(price);
       tr.append(price);
+      const trend = el('td', 'trend');
+      trend.append(sparkline(row.symbol));
+      tr.append(trend);
       const chg = row.change_percent;
       const c = el('td', typeof chg === 'number' ? (chg >= 0 ? 'pos' : 'neg') : '', typeof chg === 'number' ? `${chg >= 0 ? '+' : ''}${chg.toFixed(2)}` : '—');
       tr.append(c);
@@ -172,10 +187,59 @@
     });
   }
 
+  // ---- price lines ---------------------------------------------------------------------
+
+  function sparkline(symbol) {
+    const svg = document.createElementNS(SVG_NS, 'svg');
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('viewBox', `0 0 ${SPARK_W} ${SPARK_H}`);
+    svg.setAttribute('width', String(SPARK_W));
+    svg.setAttribute('height', String(SPARK_H));
+    svg.setAttribute('aria-hidden', 'true');
+    svg.dataset.symbol = symbol;
+    svg.append(document.createElementNS(SVG_NS, 'polyline'));
+    drawSpark(svg, spark.get(symbol));
+    let set = sparkLines.get(symbol);
+    if (!set) sparkLines.set(symbol, (set = new Set()));
+    set.add(svg);
+    return svg;
+  }
+
+  function drawSpark(svg, prices) {
+    const line = svg.firstChild;
+    if (!prices || prices.length < 2) {
+      line.setAttribute('points', '');
+      svg.dataset.points = '0';
+      return;
+    }
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const p of prices) {
+      if (p < lo) lo = p;
+      if (p > hi) hi = p;
+    }
+    const span = hi - lo;
+    const step = SPARK_W / (SPARK_POINTS - 1);
+    const x0 = SPARK_W - step * (prices.length - 1);
+    const pts = prices.map((p, i) => {
+      const y = span > 0 ? 1 + (SPARK_H - 2) * (1 - (p - lo) / span) : SPARK_H / 2;
+      return `${(x0 + i * step).toFixed(1)},${y.toFixed(1)}`;
+    });
+    line.setAttribute('points', pts.join(' '));
+    svg.dataset.points = String(prices.length);
+    svg.setAttribute('class', `spark ${prices[prices.length - 1] >= prices[0] ? 'up' : 'down'}`);
+  }
+
   function onAggregate(m) {
-    if (typeof m.symbol !== 'string' || typeof m.price !== 'number') return;
+    if (typeof m.symbol !== 'string' || typeof m.price !== 'number' || !Number.isFinite(m.price)) return;
     stats.aggregates++;
     live.set(m.symbol, { price: m.price, time: m.time, at: Date.now() });
+    let hist = spark.get(m.symbol);
+    if (!hist) spark.set(m.symbol, (hist = []));
+    hist.push(m.price);
+    if (hist.length > SPARK_POINTS) hist.splice(0, hist.length - SPARK_POINTS);
+    const lines = sparkLines.get(m.symbol);
+    if (lines) for (const svg of lines) drawSpark(svg, hist);
     const cells = priceCells.get(m.symbol);
     if (!cells) return;
     for (const cell of cells) {
@@ -237,6 +301,12 @@
       case 'aggregate':
         onAggregate(m);
         return;
+      case 'aggregates':
+        // Batched (we subscribe with batch: true): the prices of one upstream tick.
+        if (!Array.isArray(m.items)) return;
+        stats.batches++;
+        for (const item of m.items) if (item && typeof item === 'object') onAggregate(item);
+        return;
       case 'error':
         stats.errors++;
         showError(String(m.message));
@@ -261,7 +331,7 @@
       retry = 0;
       setLink('live');
       for (const l of lists.values()) l.known = false;
-      send({ action: 'subscribe', lists: LISTS });
+      send({ action: 'subscribe', lists: LISTS, batch: true });
     };
     ws.onmessage = (e) => {
       let m;
@@ -288,6 +358,8 @@
   // ---- status strip ----------------------------------------------------------------------
 
   const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/;
+  // Fields drawn elsewhere on the page (the diagrams), not in a card.
+  const HIDDEN_FIELDS = new Set(['role', 'state', 'machines']);
 
   function ageText(ms) {
     if (!Number.isFinite(ms)) return '';
@@ -307,11 +379,25 @@
     if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString() : String(Math.round(v * 1000) / 1000);
     if (typeof v === 'object') {
       const parts = Array.isArray(v) ? v.map((x) => fieldText('', x, now)) : Object.entries(v).map(([k2, v2]) => `${k2} ${fieldText(k2, v2, now)}`);
-      if (parts.length === 0) return 'none';
-      const s = parts.join(' · ');
-      return s.length > 120 ? `${s.slice(0, 120)}…` : s;
+      return parts.length === 0 ? 'none' : parts.join(' · ');
     }
     return String(v);
+  }
+
+  // An object's entries as wrapping "key value" chips: every figure stays readable, none is cut.
+  function fieldNode(key, v, now) {
+    const dd = el('dd');
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
+      dd.className = 'kv';
+      for (const [k2, v2] of Object.entries(v)) {
+        const chip = el('span', 'chip');
+        chip.append(el('span', 'k', k2), el('span', 'v', fieldText(k2, v2, now)));
+        dd.append(chip);
+      }
+      return dd;
+    }
+    dd.textContent = fieldText(key, v, now);
+    return dd;
   }
 
   // A field holding one object per item (e.g. streams) gets one line per item.
@@ -332,6 +418,11 @@
     return 'bad';
   }
 
+  function isStale(status, now) {
+    const updated = status && typeof status === 'object' ? Date.parse(status.updated_at) : NaN;
+    return Number.isFinite(updated) && now - updated > STALE_MS;
+  }
+
   function card(title, status, now) {
     const c = el('div', 'card');
     c.dataset.role = title;
@@ -348,8 +439,7 @@
     const state = status.state;
     h.append(el('span', `pill ${stateClass(state)}`, state === undefined ? '?' : String(state)));
     if (stateClass(state) !== 'good') issues.push(`${title}: ${state}`);
-    const updated = Date.parse(status.updated_at);
-    if (Number.isFinite(updated) && now - updated > STALE_MS) {
+    if (isStale(status, now)) {
       c.classList.add('stale');
       h.append(el('span', 'pill warn', 'stale'));
       issues.push(`${title}: stale`);
@@ -357,16 +447,18 @@
     c.append(h);
     const dl = el('dl');
     let converging = false;
-    for (const [k, v] of Object.entries(status).flatMap(([k0, v0]) => fieldRows(k0, v0))) {
-      if (k === 'role' || k === 'state') continue;
-      dl.append(el('dt', '', k));
-      const dd = el('dd', '', fieldText(k, v, now));
+    for (const [k, v] of Object.entries(status).filter(([k0]) => !HIDDEN_FIELDS.has(k0)).flatMap(([k0, v0]) => fieldRows(k0, v0))) {
+      const dt = el('dt', '', k);
+      dl.append(dt);
+      const dd = fieldNode(k, v, now);
       dd.dataset.field = k;
+      // An object's entries get the card's whole width, under their name.
+      if (dd.classList.contains('kv')) dt.className = 'wide';
       // The share of the SET served now, and over time: what a desk feels as live prices.
-      if (k === 'coverage' && typeof v === 'number' && v < 1) dd.className = v < 0.9 ? 'bad' : 'warn';
-      if (k === 'availability' && typeof v === 'number' && v < 0.97) dd.className = 'warn';
+      if (k === 'coverage' && typeof v === 'number' && v < 1) dd.classList.add(v < 0.9 ? 'bad' : 'warn');
+      if (k === 'availability' && typeof v === 'number' && v < 0.97) dd.classList.add('warn');
       if (k === 'gap' && typeof v === 'number' && v > 0) {
-        dd.className = v > 2 ? 'bad' : 'warn';
+        dd.classList.add(v > 2 ? 'bad' : 'warn');
         if (v > 2) issues.push(`${title}: gap ${v}`);
         else converging = true;
       }
@@ -376,10 +468,14 @@
     return { node: c, issues, converging };
   }
 
+  function statusNow() {
+    return lastStatus && Date.parse(lastStatus.now) ? Date.parse(lastStatus.now) : Date.now();
+  }
+
   function renderStatus() {
     const strip = $('status-strip');
     if (!strip) return;
-    const now = lastStatus && Date.parse(lastStatus.now) ? Date.parse(lastStatus.now) : Date.now();
+    const now = statusNow();
     const nodes = [];
     const issues = [];
     let converging = false;
@@ -390,6 +486,7 @@
       resyncs: stats.resyncs,
       updates: stats.deltas,
       prices: stats.aggregates,
+      price_batches: stats.batches,
       updated_at: new Date().toISOString(),
     };
     const b = card('browser', link, Date.now());
@@ -416,6 +513,303 @@
     }
   }
 
+  // ---- simulated prices ------------------------------------------------------------------
+
+  function renderBanner() {
+    const services = lastStatus ? lastStatus.services : null;
+    const pws = services && services['polygon-ws'];
+    const scanner = services && services.scanner;
+    const reasons = [];
+    if (pws && pws.upstream === 'simulator') reasons.push('live prices come from livescan\u2019s Polygon simulator (no POLYGON_API_KEY)');
+    if (scanner && scanner.source === 'simulated') reasons.push('the ranked market is simulated');
+    const banner = $('sim-banner');
+    banner.hidden = reasons.length === 0;
+    banner.textContent = reasons.length ? `Simulated prices, not real quotes: ${reasons.join('; ')}.` : '';
+    document.body.classList.toggle('simulated', reasons.length > 0);
+  }
+
+  // ---- timeline of the heart -------------------------------------------------------------
+
+  const HEART_WINDOW_MS = 15 * 60 * 1000;
+  const heart = { samples: [], marks: [], plot: null, drawn: 0 };
+
+  function mergeSamples(incoming) {
+    if (!Array.isArray(incoming)) return;
+    const byT = new Map(heart.samples.map((s) => [s.t, s]));
+    for (const s of incoming) if (s && Number.isFinite(s.t)) byT.set(s.t, s);
+    const cutoff = Date.now() - HEART_WINDOW_MS;
+    heart.samples = [...byT.values()].filter((s) => s.t >= cutoff).sort((a, b) => a.t - b.t);
+  }
+
+  // Where the lifetime counters grew between two samples: a reconnect, and the causes of its closes.
+  function marksOf(samples) {
+    const marks = [];
+    let prev = null;
+    for (const s of samples) {
+      if (s.reconnections === null || s.reconnections === undefined) continue;
+      if (prev) {
+        if (s.reconnections < prev.reconnections) {
+          marks.push({ t: s.t, count: 0, causes: {}, restart: true });
+        } else if (s.reconnections > prev.reconnections) {
+          const causes = {};
+          for (const [c, n] of Object.entries(s.closes_by_cause || {})) {
+            const d = n - ((prev.closes_by_cause || {})[c] || 0);
+            if (d > 0) causes[c] = d;
+          }
+          marks.push({ t: s.t, count: s.reconnections - prev.reconnections, causes });
+        }
+      }
+      prev = s;
+    }
+    return marks;
+  }
+
+  function markText(m) {
+    if (m.restart) return 'polygon-ws restarted (counters reset)';
+    const causes = Object.entries(m.causes).map(([c, n]) => (n > 1 ? `${c} ×${n}` : c));
+    return `${m.count} reconnect${m.count > 1 ? 's' : ''}${causes.length ? `: ${causes.join(', ')}` : ''}`;
+  }
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  // Spans where polygon-ws was not live (amber) or said nothing at all (grey), behind the lines.
+  function drawBands(u) {
+    const { ctx, bbox } = u;
+    const xs = u.data[0];
+    ctx.save();
+    for (let i = 0; i < heart.samples.length; i++) {
+      const s = heart.samples[i];
+      if (s.state === 'live') continue;
+      const x0 = u.valToPos(xs[i], 'x', true);
+      const x1 = i + 1 < xs.length ? u.valToPos(xs[i + 1], 'x', true) : bbox.left + bbox.width;
+      ctx.fillStyle = s.state === null ? 'rgba(138,149,163,.18)' : 'rgba(210,153,34,.16)';
+      ctx.fillRect(x0, bbox.top, Math.max(1, x1 - x0), bbox.height);
+    }
+    ctx.restore();
+  }
+
+  function drawMarks(u) {
+    const { ctx, bbox } = u;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.save();
+    ctx.font = `${Math.round(10 * dpr)}px system-ui, sans-serif`;
+    ctx.textBaseline = 'top';
+    for (const m of heart.marks) {
+      const x = u.valToPos(m.t / 1000, 'x', true);
+      if (x < bbox.left || x > bbox.left + bbox.width) continue;
+      ctx.strokeStyle = m.restart ? cssVar('--muted') : cssVar('--bad');
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.lineWidth = dpr;
+      ctx.setLineDash([4 * dpr, 3 * dpr]);
+      ctx.beginPath();
+      ctx.moveTo(x, bbox.top);
+      ctx.lineTo(x, bbox.top + bbox.height);
+      ctx.stroke();
+      const label = m.restart ? 'restart' : Object.keys(m.causes).join(',') || 'reconnect';
+      ctx.fillText(label, x + 3 * dpr, bbox.top + 2 * dpr);
+    }
+    ctx.restore();
+    heart.drawn++;
+  }
+
+  function heartData() {
+    const xs = [];
+    const desired = [];
+    const acked = [];
+    const avail = [];
+    for (const s of heart.samples) {
+      xs.push(s.t / 1000);
+      desired.push(typeof s.desired === 'number' ? s.desired : null);
+      acked.push(typeof s.acknowledged === 'number' ? s.acknowledged : null);
+      avail.push(typeof s.availability === 'number' ? Math.round(s.availability * 1000) / 10 : null);
+    }
+    return [xs, desired, acked, avail];
+  }
+
+  function makePlot(box) {
+    const muted = cssVar('--muted');
+    const grid = cssVar('--line');
+    const axis = (extra) => Object.assign({ stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } }, extra);
+    return new uPlot(
+      {
+        width: Math.max(300, box.clientWidth),
+        height: 190,
+        cursor: { drag: { x: false, y: false } },
+        scales: {
+          x: { time: true },
+          n: { range: (u, lo, hi) => [0, Math.max(5, Math.ceil((hi || 0) * 1.15))] },
+          pct: { range: [0, 100] },
+        },
+        axes: [
+          axis({}),
+          axis({ scale: 'n', label: 'symbols', labelSize: 14, size: 44 }),
+          axis({ scale: 'pct', side: 1, grid: { show: false }, size: 44, values: (u, vals) => vals.map((v) => `${v}%`) }),
+        ],
+        series: [
+          {},
+          { label: 'desired (SET)', scale: 'n', stroke: cssVar('--warn'), width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
+          { label: 'acknowledged', scale: 'n', stroke: cssVar('--good'), fill: 'rgba(46,160,67,.12)', width: 2, points: { show: false } },
+          { label: 'availability', scale: 'pct', stroke: cssVar('--accent'), width: 1, dash: [5, 4], points: { show: false }, value: (u, v) => (v === null ? '—' : `${v.toFixed(1)}%`) },
+        ],
+        hooks: { drawClear: [drawBands], draw: [drawMarks] },
+      },
+      heartData(),
+      box,
+    );
+  }
+
+  function renderHeart() {
+    const pws = lastStatus ? lastStatus.services['polygon-ws'] : null;
+    heart.marks = marksOf(heart.samples);
+    const availability = pws && typeof pws.availability === 'number' ? pws.availability : null;
+    const availNode = $('heart-availability');
+    availNode.textContent = `availability ${availability === null ? '—' : fieldText('availability', availability)}`;
+    availNode.className = `heart-figure ${availability === null ? '' : availability >= 0.97 ? 'good' : 'warn'}`;
+    const rec = pws && typeof pws.reconnections === 'number' ? pws.reconnections : null;
+    $('heart-reconnects').textContent = `reconnects ${rec === null ? '—' : rec}${pws && pws.close_1008_count ? ` · 1008 ×${pws.close_1008_count}` : ''}`;
+
+    const list = $('heart-marks');
+    const items = heart.marks.slice(-6).reverse().map((m) => {
+      const li = el('li', m.restart ? 'restart' : 'close');
+      li.append(el('time', '', new Date(m.t).toLocaleTimeString()), el('span', '', markText(m)));
+      return li;
+    });
+    if (items.length === 0) items.push(el('li', 'none', heart.samples.length ? 'no reconnect in this window' : 'waiting for polygon-ws\u2019s status…'));
+    list.replaceChildren(...items);
+
+    const box = $('heart-chart');
+    if (typeof uPlot !== 'function') {
+      box.textContent = 'chart library not loaded (/vendor/uPlot.iife.min.js)';
+      return;
+    }
+    if (!heart.plot) heart.plot = makePlot(box);
+    else heart.plot.setData(heartData());
+  }
+
+  window.addEventListener('resize', () => {
+    if (heart.plot) heart.plot.setSize({ width: Math.max(300, $('heart-chart').clientWidth), height: 190 });
+  });
+
+  // ---- statecharts, live -----------------------------------------------------------------
+
+  const machines = { diagrams: new Map(), selected: null, loaded: false };
+
+  // `{ open: { phase: 'live' } }` -> ['open', 'open.phase', 'open.phase.live']: every active node.
+  function activePaths(value, prefix) {
+    if (typeof value === 'string') return [prefix + value];
+    if (!value || typeof value !== 'object') return [];
+    return Object.entries(value).flatMap(([k, v]) => [prefix + k, ...activePaths(v, `${prefix}${k}.`)]);
+  }
+
+  function leafPaths(value, prefix) {
+    if (typeof value === 'string') return [prefix + value];
+    if (!value || typeof value !== 'object') return [];
+    return Object.entries(value).flatMap(([k, v]) => leafPaths(v, `${prefix}${k}.`));
+  }
+
+  function selectDiagram(name) {
+    machines.selected = name;
+    for (const d of machines.diagrams.values()) {
+      d.panel.hidden = d.name !== name;
+      d.tab.setAttribute('aria-selected', String(d.name === name));
+    }
+  }
+
+  async function loadDiagrams() {
+    let index;
+    try {
+      const res = await fetch('/diagrams/index.json');
+      index = await res.json();
+    } catch {
+      $('machine-diagrams').textContent = 'diagrams not available';
+      return;
+    }
+    const tabs = $('machine-tabs');
+    const box = $('machine-diagrams');
+    for (const entry of index) {
+      let svgText;
+      try {
+        svgText = await (await fetch(entry.url)).text();
+      } catch {
+        continue;
+      }
+      const doc = new DOMParser().parseFromString(svgText, 'image/svg+xml');
+      const svg = doc.documentElement;
+      if (!svg || svg.nodeName !== 'svg') continue;
+      // As wide as the card allows, never blown up past the diagram's own size.
+      const natural = Number(svg.getAttribute('width'));
+      svg.removeAttribute('width');
+      svg.removeAttribute('height');
+      svg.setAttribute('class', 'diagram');
+      svg.setAttribute('role', 'img');
+      svg.setAttribute('aria-label', `${entry.name} statechart`);
+      const panel = el('figure', 'machine');
+      panel.dataset.machine = entry.machine;
+      panel.dataset.name = entry.name;
+      const caption = el('figcaption');
+      const now = el('span', 'machine-now', '—');
+      caption.append(el('span', 'machine-desc', entry.description), now);
+      const drawn = document.importNode(svg, true);
+      if (Number.isFinite(natural) && natural > 0) drawn.style.maxWidth = `${Math.round(natural)}px`;
+      panel.append(caption, drawn);
+      const tab = el('button', 'machine-tab');
+      tab.type = 'button';
+      tab.dataset.name = entry.name;
+      const tabState = el('span', 'pill', '—');
+      tab.append(el('span', '', entry.name), tabState);
+      tab.addEventListener('click', () => selectDiagram(entry.name));
+      tabs.append(tab);
+      box.append(panel);
+      machines.diagrams.set(entry.name, { name: entry.name, machine: entry.machine, panel, tab, tabState, now, svg: panel.querySelector('svg') });
+    }
+    machines.loaded = true;
+    const first = machines.diagrams.has('connection') ? 'connection' : [...machines.diagrams.keys()][0];
+    if (first) selectDiagram(first);
+    renderMachines();
+  }
+
+  /** Every machine state the services published, with whether the document carrying it is stale. */
+  function publishedStates() {
+    const out = new Map();
+    if (!lastStatus) return out;
+    const now = statusNow();
+    for (const role of STATUS_ROLES) {
+      const doc = lastStatus.services[role];
+      if (!doc || typeof doc !== 'object' || !doc.machines || typeof doc.machines !== 'object') continue;
+      for (const [id, st] of Object.entries(doc.machines)) {
+        if (st && typeof st === 'object' && !out.has(id)) out.set(id, { ...st, stale: isStale(doc, now), role });
+      }
+    }
+    return out;
+  }
+
+  function renderMachines() {
+    if (!machines.loaded) return;
+    const states = publishedStates();
+    for (const d of machines.diagrams.values()) {
+      const st = states.get(d.machine);
+      const active = new Set(st ? activePaths(st.value, '') : []);
+      for (const g of d.svg.querySelectorAll('[data-state]')) g.classList.toggle('active', active.has(g.getAttribute('data-state')));
+      d.panel.classList.toggle('stale', Boolean(st && st.stale));
+      d.panel.classList.toggle('unknown', !st);
+      if (st) {
+        const leaves = leafPaths(st.value, '');
+        const first = leaves[0] || '?';
+        d.tabState.textContent = first.split('.').pop();
+        d.tabState.className = `pill ${st.stale ? 'warn' : 'good'}`;
+        d.now.textContent = `now: ${leaves.join(' · ')} · since ${fieldText('since', st.since, Date.now())}${st.stale ? ' · stale' : ''}`;
+      } else {
+        d.tabState.textContent = 'not running';
+        d.tabState.className = 'pill';
+        d.now.textContent = 'no live state published: states come with the status of the process leading polygon-ws, and this machine is not running there';
+      }
+    }
+  }
+
+  // ---- polling ---------------------------------------------------------------------------
+
   async function pollStatus() {
     try {
       const res = await fetch('/status', { cache: 'no-store' });
@@ -423,7 +817,11 @@
     } catch {
       lastStatus = null;
     }
+    if (lastStatus) mergeSamples(lastStatus.history);
     renderStatus();
+    renderBanner();
+    renderHeart();
+    renderMachines();
   }
 
   // ---- start -----------------------------------------------------------------------------
@@ -431,6 +829,7 @@
   buildPanels();
   scheduleRender();
   connect();
+  void loadDiagrams();
   void pollStatus();
   setInterval(pollStatus, STATUS_EVERY_MS);
   setInterval(() => {
@@ -440,5 +839,5 @@
   }, 1000);
 
   // For operators' consoles and the browser test.
-  window.livescan = { lists, live, stats, handleMessage, send, get linkState() { return wsState; } };
+  window.livescan = { lists, live, spark, stats, heart, machines, handleMessage, send, get linkState() { return wsState; } };
 })();
