@@ -55,10 +55,8 @@ export class HubSocket extends WebSocket implements Grouped, TokenBucket {
   closing = false;
   closeTimer: NodeJS.Timeout | null = null;
 
-  // ws has no public handle on the TCP socket; it keeps it in `_socket` once the upgrade is done.
-  private get tcp(): Duplex | undefined {
-    return (this as unknown as { _socket?: Duplex })._socket;
-  }
+  /** The upgraded TCP socket, as handleUpgrade gave it (ws exposes no public handle on it). */
+  tcp: Duplex | null = null;
 
   /** Hold this client's writes in memory until releaseWrites, to go out in one system call. */
   holdWrites(): void {
@@ -131,9 +129,10 @@ export class ClientHub {
   }
 
   /** Take over a connection the server accepted (created by a WebSocketServer with `WebSocket: HubSocket`). */
-  attach(c: HubSocket, remote: string): HubSocket {
+  attach(c: HubSocket, remote: string, tcp: Duplex | null = null): HubSocket {
     c.hubId = this.nextId++;
     c.remote = remote;
+    c.tcp = tcp;
     fillBucket(c, this.opts.limits.messageBurst, this.now());
     this.clients.add(c);
     this.stats.clients = this.clients.size;

@@ -167,7 +167,7 @@ export async function startWsHttpServer(opts: WsHttpServerOptions): Promise<WsHt
       hub.recordRefusal('capacity', remote);
       return refuseUpgrade(socket, 503, 'Service Unavailable');
     }
-    wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, remote));
+    wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, remote, socket));
   });
 
   wss.on('wsClientError', (err, socket) => {
