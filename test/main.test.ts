@@ -5,15 +5,10 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort } from '../src/shared/free-port.js';
 import { eventually } from './helpers/wait.js';
-import { processesWithMarker, spawnLivescan } from './ops/livescan-process.js';
+import { baseEnv, MAIN, processesWithMarker, spawnLivescan } from './helpers/livescan-process.js';
 
 // `node dist/main.js` as a user runs it (built by the test command before the tests).
 
-const MAIN = new URL('../dist/main.js', import.meta.url).pathname;
-const baseEnv = () => {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info' };
-  return env;
-};
 
 function alive(pid: number): boolean {
   try {
@@ -52,28 +47,8 @@ describe('node dist/main.js', () => {
 
   it('with no configuration: serves lists on the dashboard, polygon-ws becomes ready, SIGTERM exits 0 leaving no redis-server', async () => {
     const [httpPort, wsPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...baseEnv(), HTTP_PORT: String(httpPort), WS_SERVER_PORT: String(wsPort), SCAN_INTERVAL_MS: '1000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const lines: Record<string, unknown>[] = [];
-    let buf = '';
-    let raw = '';
-    child.stdout.on('data', (d: Buffer) => {
-      raw += d.toString();
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          /* not JSON */
-        }
-      }
-    });
-    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    const run = spawnLivescan([], { ...baseEnv(), HTTP_PORT: String(httpPort), WS_SERVER_PORT: String(wsPort), SCAN_INTERVAL_MS: '1000' });
+    const { child, lines, exited } = run;
     try {
       const started = await eventually(() => lines.find((l) => l.event === 'embedded_redis_started'), 'embedded redis', 30_000);
       const redisPid = started.redis_pid as number;
@@ -106,7 +81,7 @@ describe('node dist/main.js', () => {
       const stopAt = lines.findIndex((l) => l.event === 'shutdown_started');
       expect(lines.slice(stopAt).filter((l) => l.event === 'redis_connection_lost')).toEqual([]);
       // One `pid` key per line: the embedded redis-server's is `redis_pid`.
-      for (const line of raw.split('\n').filter(Boolean)) expect(line.match(/"pid":/g)?.length ?? 0).toBeLessThanOrEqual(1);
+      for (const line of run.output().split('\n').filter((l) => l.startsWith('{'))) expect(line.match(/"pid":/g)?.length ?? 0).toBeLessThanOrEqual(1);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/shared/free-port.js';
 import { eventually } from '../helpers/wait.js';
-import { baseEnv, processesWithMarker, spawnLivescan } from './livescan-process.js';
+import { baseEnv, processesWithMarker, spawnLivescan } from '../helpers/livescan-process.js';
 
 // A real Prometheus (Debian's package) scrapes a livescan whose built-in simulator storms: bare
 // 1008 closes every 5-6 s and a max_connections kick every 8 s (the seeds' storm came from

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/shared/free-port.js';
 import { eventually } from '../helpers/wait.js';
-import { baseEnv, processesWithMarker, spawnLivescan, stats } from './livescan-process.js';
+import { baseEnv, processesWithMarker, spawnLivescan, stats } from '../helpers/livescan-process.js';
 
 // The README's storm demo, run as written: the first line of the block after the `storm-demo`
 // marker is parsed (its variables and its arguments), so the README cannot drift from what works.
