@@ -3,7 +3,7 @@ import { connectionSettingsOf, defaultConnectionSettings } from '../../src/machi
 import { defaultReconcilerSettings, reconcilerSettingsOf } from '../../src/machines/reconciler.machine.js';
 import { loadConfig } from '../../src/config/env.js';
 import type { PolygonWsInput } from '../../src/machines/polygon-ws.machine.js';
-import { connectionSettingsFromConfig, reconcilerSettingsFromConfig } from '../../src/roles/polygon-ws-settings.js';
+import { connectionSettingsFromConfig, reconcilerSettingsFromConfig } from '../../src/roles/polygon-ws/settings.js';
 import { acked, createHarness as createAnyHarness, type Harness } from '../helpers/polygon-ws-harness.js';
 
 // The settings production runs with, on the simulated clock: a NaN, zero or absurd default
