@@ -1,4 +1,4 @@
-import { assign, emit, enqueueActions, fromPromise, raise, setup, type ActorRefFrom } from 'xstate';
+import { assign, emit, enqueueActions, fromPromise, raise, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
 
 // One polygon-ws per API key holds the upstream connection: the leader, elected through a Redis
 // lease (set-if-absent with expiry) that carries a fencing token. The leader renews it; one that
@@ -36,6 +36,13 @@ export interface LeaderContext {
   token: number | null;
   terms: number;
   lastError: string | null;
+  /** Told ELECTED and DEPOSED: the polygon-ws system, which passes itself in; none when the leader runs alone. */
+  parent: AnyActorRef | null;
+}
+
+export interface LeaderInput {
+  settings?: Partial<LeaderSettings>;
+  parent?: AnyActorRef;
 }
 
 export type LeaderEvent = { type: 'RENEWED' };
@@ -59,7 +66,7 @@ export const leaderMachine = setup({
   types: {
     context: {} as LeaderContext,
     events: {} as LeaderEvent,
-    input: {} as { settings?: Partial<LeaderSettings> } | undefined,
+    input: {} as LeaderInput | undefined,
     emitted: {} as LeaderEmitted,
   },
   actors: {
@@ -76,26 +83,29 @@ export const leaderMachine = setup({
   },
   guards: {
     // An answer that came back too late to act on counts as no lease at all.
-    tookLease: ({ event }) => {
-      const a = (event as unknown as { output: LeaseAnswer }).output;
-      return a.value > 0 && a.validForMs > 0;
-    },
-    stillOurs: ({ event }) => {
-      const a = (event as unknown as { output: LeaseAnswer }).output;
-      return a.value === 1 && a.validForMs > 0;
-    },
+    tookLease: (_, a: LeaseAnswer) => a.value > 0 && a.validForMs > 0,
+    stillOurs: (_, a: LeaseAnswer) => a.value === 1 && a.validForMs > 0,
   },
   actions: {
-    // The polygon-ws system is the parent; alone (tests, the model walk) there is none to tell.
-    notifyParent: enqueueActions(({ enqueue, self }, notice: LeaderNotice) => {
-      if ((self as unknown as { _parent?: unknown })._parent) enqueue.sendParent(notice);
+    // The parent is given in the input (public and documented, unlike reading XState's private parent field);
+    // alone (tests, the model walk) there is none to tell.
+    // (`sendTo` an undefined target would deliver to the leader itself, hence the check.)
+    notifyParent: enqueueActions(({ enqueue, context }, notice: LeaderNotice) => {
+      if (context.parent) enqueue.sendTo(context.parent, notice);
     }),
-    leaseError: assign({ lastError: ({ event }) => errorText((event as unknown as { error: unknown }).error) }),
-    emitLeaseError: emit(({ event }) => ({ type: 'lease_error' as const, error: errorText((event as unknown as { error: unknown }).error) })),
+    leaseError: assign({ lastError: (_, p: { error: unknown }) => errorText(p.error) }),
+    emitLeaseError: emit((_, p: { error: unknown }) => ({ type: 'lease_error' as const, error: errorText(p.error) })),
   },
 }).createMachine({
   id: 'leader',
-  context: ({ input }) => ({ settings: { ...defaultLeaderSettings, ...input?.settings }, token: null, validForMs: 0, terms: 0, lastError: null }),
+  context: ({ input }) => ({
+    settings: { ...defaultLeaderSettings, ...input?.settings },
+    token: null,
+    validForMs: 0,
+    terms: 0,
+    lastError: null,
+    parent: input?.parent ?? null,
+  }),
   initial: 'campaigning',
   states: {
     campaigning: {
@@ -104,13 +114,19 @@ export const leaderMachine = setup({
         input: () => ({ token: 0 }),
         onDone: [
           {
-            guard: 'tookLease',
+            guard: { type: 'tookLease', params: ({ event }) => event.output },
             target: 'leading',
             actions: assign({ token: ({ event }) => event.output.value, validForMs: ({ event }) => event.output.validForMs, terms: ({ context }) => context.terms + 1, lastError: null }),
           },
           { target: 'standby' },
         ],
-        onError: { target: 'standby', actions: ['leaseError', 'emitLeaseError'] },
+        onError: {
+          target: 'standby',
+          actions: [
+            { type: 'leaseError', params: ({ event }) => ({ error: event.error }) },
+            { type: 'emitLeaseError', params: ({ event }) => ({ error: event.error }) },
+          ],
+        },
       },
     },
     standby: {
@@ -135,7 +151,7 @@ export const leaderMachine = setup({
                 input: ({ context }) => ({ token: context.token ?? 0 }),
                 onDone: [
                   {
-                    guard: 'stillOurs',
+                    guard: { type: 'stillOurs', params: ({ event }) => event.output },
                     target: 'resting',
                     actions: [assign({ validForMs: ({ event }) => event.output.validForMs }), raise({ type: 'RENEWED' })],
                   },
@@ -148,7 +164,13 @@ export const leaderMachine = setup({
                   },
                 ],
                 // Redis unreachable: keep trying until the deadline decides.
-                onError: { target: 'resting', actions: ['leaseError', 'emitLeaseError'] },
+                onError: {
+                  target: 'resting',
+                  actions: [
+                    { type: 'leaseError', params: ({ event }) => ({ error: event.error }) },
+                    { type: 'emitLeaseError', params: ({ event }) => ({ error: event.error }) },
+                  ],
+                },
               },
             },
           },

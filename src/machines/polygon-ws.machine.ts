@@ -6,7 +6,7 @@ import { reconcilerMachine, type ReconcilerSettingsInput } from './reconciler.ma
 
 // The polygon-ws actor system: the reconciler, the connection and the scanner-event reader,
 // each registered under a system id so they address each other by name. The services that do
-// I/O are provided by src/roles/polygon-ws.ts; tests provide their own.
+// I/O are provided by src/roles/polygon-ws/actors.ts; tests provide their own.
 
 export const SUBSCRIPTION_EVENTS_ID = 'subscriptionEvents';
 export const LEADER_ID = 'leader';
@@ -40,7 +40,8 @@ export const polygonWsMachine = setup({
   context: ({ input }) => ({ input: input ?? {}, token: null }),
   // Only the elected leader of the API key holds the upstream connection and reads the scanner's
   // events; a standby waits for the lease. Losing it stops all three, socket first.
-  invoke: { id: LEADER_ID, systemId: LEADER_ID, src: 'leader', input: ({ context }) => ({ settings: context.input.leader }) },
+  // The leader is told where to send ELECTED and DEPOSED: this machine.
+  invoke: { id: LEADER_ID, systemId: LEADER_ID, src: 'leader', input: ({ context, self }) => ({ settings: context.input.leader, parent: self }) },
   initial: 'standby',
   on: { STOP: '.stopped' },
   states: {

@@ -295,21 +295,21 @@ export const reconcilerMachine = setup({
         metrics: { ...context.metrics, hints_applied: context.metrics.hints_applied + symbols.length },
       });
     }),
-    applyRead: enqueueActions(({ context, event, enqueue }) => {
-      const read = (event as unknown as { output: SetRead }).output;
+    applyRead: enqueueActions(({ context, enqueue }, read: SetRead) => {
       const connected = context.online;
+      // Counted whether doubted or believed (the assign below starts again from `context`).
+      let setMissingReads = context.metrics.set_missing_reads;
       if (!read.exists || read.members.length === 0) {
         const confirmedEmpty = context.emptyAccepted;
         enqueue.raise({ type: 'SET_MISSING' });
         enqueue.emit({ type: 'set_missing', exists: read.exists });
-        const metrics = { ...context.metrics, set_missing_reads: context.metrics.set_missing_reads + 1 };
+        setMissingReads++;
         if (!confirmedEmpty) {
           const lastResult = resultOf(context, context.book, connected, { status: 'set_missing', at: read.at });
-          enqueue.assign({ retrySoon: true, metrics, lastResult });
+          enqueue.assign({ retrySoon: true, metrics: { ...context.metrics, set_missing_reads: setMissingReads }, lastResult });
           enqueue.emit({ type: 'reconciled', result: lastResult });
           return;
         }
-        enqueue.assign({ metrics });
         // Believed empty after the grace period: fall through and reconcile against nothing.
       } else {
         enqueue.raise({ type: 'SET_PRESENT' });
@@ -329,6 +329,7 @@ export const reconcilerMachine = setup({
       const driftCount = resubscribe || !connected ? 0 : drift.missing.length + drift.extra.length;
       const metrics: ReconcilerMetrics = {
         ...context.metrics,
+        set_missing_reads: setMissingReads,
         reconciliations_count: context.metrics.reconciliations_count + 1,
         total_drift_detected: context.metrics.total_drift_detected + driftCount,
         total_corrections: context.metrics.total_corrections + driftCount,
@@ -347,8 +348,8 @@ export const reconcilerMachine = setup({
       if (resubscribe && connected) enqueue.emit({ type: 'resubscribing', tickers_count: countOf(book.desired) });
       enqueue.emit({ type: 'reconciled', result: lastResult });
     }),
-    readFailed: enqueueActions(({ context, event, enqueue }) => {
-      const error = errorText((event as unknown as { error: unknown }).error);
+    readFailed: enqueueActions(({ context, enqueue }, params: { error: unknown }) => {
+      const error = errorText(params.error);
       const lastResult = resultOf(context, context.book, context.online, { status: 'read_failed', error });
       enqueue.assign({
         retrySoon: true,
@@ -467,8 +468,8 @@ export const reconcilerMachine = setup({
           invoke: {
             id: 'readDesired',
             src: 'readDesired',
-            onDone: { target: 'waiting', actions: 'applyRead' },
-            onError: { target: 'waiting', actions: 'readFailed' },
+            onDone: { target: 'waiting', actions: { type: 'applyRead', params: ({ event }) => event.output } },
+            onError: { target: 'waiting', actions: { type: 'readFailed', params: ({ event }) => ({ error: event.error }) } },
           },
         },
       },

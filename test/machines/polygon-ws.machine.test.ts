@@ -91,6 +91,35 @@ describe('connection lifecycle', () => {
     expect(acked(h)).toHaveLength(30);
   });
 
+  it('a nearly full window waits for acks instead of sending a short message; the last few go out as they are', async () => {
+    h = createHarness({ ...fastSettings, reconciler: { ...fastSettings.reconciler, batchSize: 3, maxInFlight: 10, flow: { burstMessages: 100, messagesPerSecond: 100 } } });
+    // The messages sent since the last ack (ackAll empties the socket's list).
+    const sizes = () => h.socket().commands.flatMap((c) => (c.type === 'SEND' ? [c.symbols.length] : []));
+    h.set = Array.from({ length: 20 }, (_, i) => `N${i}`);
+    h.handshake();
+    await h.flush();
+    // 9 in flight, room for 1 while 11 wait: no message of 1.
+    expect(sizes()).toEqual([3, 3, 3]);
+    h.socket().ackAll();
+    await h.flush();
+    expect(sizes()).toEqual([3, 3, 3]);
+    h.socket().ackAll();
+    await h.flush();
+    // 2 left, room for 10: they go out together, fewer than a batch.
+    expect(sizes()).toEqual([2]);
+    await drain(h);
+    expect(acked(h)).toHaveLength(20);
+  });
+
+  it('the last channel fits the last room: no wait for acks when all that is left fits', async () => {
+    h = createHarness({ ...fastSettings, reconciler: { ...fastSettings.reconciler, batchSize: 3, maxInFlight: 10, flow: { burstMessages: 100, messagesPerSecond: 100 } } });
+    h.set = Array.from({ length: 10 }, (_, i) => `L${i}`);
+    h.handshake();
+    await h.flush();
+    // 9 in flight, room for 1, 1 left: it goes at once.
+    expect(h.socket().commands.flatMap((c) => (c.type === 'SEND' ? [c.symbols.length] : []))).toEqual([3, 3, 3, 1]);
+  });
+
   it('after a bare 1008 on a connection that lived: a prompt jittered return, the SET re-read (not memory), no slow-down', async () => {
     h = createHarness();
     await goLive(['AAPL', 'TSLA']);

@@ -29,12 +29,20 @@ describe('production defaults', () => {
   it('a partial backoff keeps the other default; NaN, zero or negative settings fail at creation', () => {
     expect(connectionSettingsOf({ backoff: {} })).toEqual(defaultConnectionSettings);
     expect(connectionSettingsOf({ backoff: { baseMs: 100 } }).backoff).toEqual({ baseMs: 100, maxMs: 30_000 });
-    expect(() => connectionSettingsOf({ backoff: { baseMs: Number.NaN } })).toThrow(/backoff\.baseMs/);
+    expect(() => connectionSettingsOf({ backoff: { baseMs: Number.NaN } })).toThrow('connection setting backoff.baseMs must be a positive number, got NaN');
+    expect(() => connectionSettingsOf({ backoff: { maxMs: -1 } })).toThrow('connection setting backoff.maxMs must be a positive number, got -1');
+    // A fixed wait (no escalation) is allowed.
+    expect(connectionSettingsOf({ backoff: { baseMs: 1_000, maxMs: 1_000 } }).backoff).toEqual({ baseMs: 1_000, maxMs: 1_000 });
     expect(() => connectionSettingsOf({ youngDeathMs: 0 })).toThrow(/youngDeathMs/);
     expect(() => connectionSettingsOf({ backoff: { baseMs: 2_000, maxMs: 1_000 } })).toThrow(/maxMs/);
     expect(reconcilerSettingsOf({ flow: {} })).toEqual(defaultReconcilerSettings);
     expect(() => reconcilerSettingsOf({ flow: { messagesPerSecond: 0 } })).toThrow(/messagesPerSecond/);
-    expect(() => reconcilerSettingsOf({ batchSize: 20_000 })).toThrow(/batchSize/);
+    expect(() => reconcilerSettingsOf({ batchSize: 20_000 })).toThrow('reconciler setting batchSize must not exceed 10000');
+    expect(reconcilerSettingsOf({ batchSize: 10_000 }).batchSize).toBe(10_000);
+    expect(() => reconcilerSettingsOf({ retryMs: 0 })).toThrow('reconciler setting retryMs must be a positive number, got 0');
+    // No grace at all is allowed (an empty SET believed at once); a negative or NaN one is not.
+    expect(reconcilerSettingsOf({ emptySetGraceMs: 0 }).emptySetGraceMs).toBe(0);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => reconcilerSettingsOf({ emptySetGraceMs: bad })).toThrow('reconciler setting emptySetGraceMs must be 0 or more');
     expect(() => reconcilerSettingsOf({ maxInFlight: Number.NaN })).toThrow(/maxInFlight/);
   });
 

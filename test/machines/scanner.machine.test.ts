@@ -206,8 +206,13 @@ describe('scanner machine', () => {
     const h = harness();
     h.actor.start();
     await h.inState('waiting');
+    expect(h.clock.now()).toBe(0);
     h.actor.send({ type: 'SCAN_NOW' });
     await waitFor(h.actor, () => h.published.length === 2, { timeout: 5_000 });
+    // The second scan came without the simulated clock moving at all: the wait was skipped.
+    expect(h.clock.now()).toBe(0);
+    expect(h.published[1]!.cycle).toBe(2);
+    expect(h.emitted.filter((e) => e.type === 'cycle.completed')).toHaveLength(2);
     h.actor.stop();
   });
 

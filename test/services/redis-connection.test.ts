@@ -37,9 +37,11 @@ describe('redis connections', () => {
     await a.ping();
     await b.ping();
     expect(redisHealth().reachable).toBe(true);
+    const ended = Promise.all([a, b].map((c) => new Promise((r) => c.once('end', r))));
     await a.quit();
     b.disconnect();
-    await new Promise((r) => setTimeout(r, 200));
+    // 'end' comes after 'close', the event a lost connection would have warned on.
+    await ended;
     expect(lines.filter((l) => l.event === 'redis_connection_lost')).toEqual([]);
     expect(redisHealth().reachable).toBe(true);
   });
@@ -73,7 +75,18 @@ describe('redis connections', () => {
       const health = redisHealth();
       expect(health).toMatchObject({ reachable: false, where: `127.0.0.1:${port}` });
       expect(health.error).toContain('ECONNREFUSED');
-      await new Promise((r) => setTimeout(r, 500));
+      // Three more failed reconnects of every connection: still the one warning.
+      const retried = (c: (typeof conns)[number]) =>
+        new Promise<void>((resolve) => {
+          let n = 0;
+          const on = () => {
+            if (++n < 3) return;
+            c.off('reconnecting', on);
+            resolve();
+          };
+          c.on('reconnecting', on);
+        });
+      await Promise.all(conns.map(retried));
       expect(lines.filter((l) => l.event === 'redis_connection_lost')).toHaveLength(1);
 
       const late = await startEmbeddedRedis({ port });

@@ -17,6 +17,12 @@ describe('coverage', () => {
     expect(coverageOf(emptyBook, null)).toBeNull();
   });
 
+  it('after a reconnect, acknowledgements never cover more than the count known before', () => {
+    expect(coverageOf({ ...emptyBook, acked: toSymbolSet(['A', 'B', 'C']) }, 2)).toEqual({ desired: 2, covered: 2 });
+    expect(coverageOf({ ...emptyBook, acked: toSymbolSet(['A']) }, 2)).toEqual({ desired: 2, covered: 1 });
+    expect(shareOf({ desired: 4, covered: 1 })).toBe(0.25);
+  });
+
   it('an empty SET is served in full', () => {
     expect(shareOf({ desired: 0, covered: 0 })).toBe(1);
   });
@@ -46,6 +52,28 @@ describe('AvailabilityMeter', () => {
     m.start(0, full);
     m.update(1_000, none);
     expect(m.read(4_500)).toMatchObject({ longestDarkSeconds: 3.5, darkForSeconds: 3.5 });
+  });
+
+  it('a pause ends a dark spell (it counts in the longest); starting or pausing twice changes nothing', () => {
+    const m = new AvailabilityMeter();
+    expect(m.read(0)).toEqual({ availability: null, meanShare: null, measuredSeconds: 0, longestDarkSeconds: 0, darkForSeconds: 0 });
+    m.start(0, none);
+    m.start(500, full);
+    m.pause(2_000);
+    m.pause(9_000);
+    expect(m.read(50_000)).toEqual({ availability: 0, meanShare: 0, measuredSeconds: 2, longestDarkSeconds: 2, darkForSeconds: 0 });
+    // A later, shorter spell does not replace the longest.
+    m.start(60_000, none);
+    m.update(61_000, full);
+    expect(m.read(62_000)).toMatchObject({ measuredSeconds: 4, longestDarkSeconds: 2, availability: 0.25 });
+  });
+
+  it('a clock that steps back measures no negative time', () => {
+    const m = new AvailabilityMeter();
+    m.start(10_000, full);
+    m.update(5_000, half);
+    expect(m.read(5_000)).toMatchObject({ measuredSeconds: 0 });
+    expect(m.read(11_000)).toMatchObject({ measuredSeconds: 1, meanShare: 0.5 });
   });
 
   it('measures nothing while paused, and nothing before it starts', () => {

@@ -25,6 +25,10 @@ describe('flow control', () => {
     expect(refillDelayMs(s, f)).toBe(100);
   });
 
+  it('the documented defaults', () => {
+    expect(defaultFlowSettings).toEqual({ burstMessages: 50, messagesPerSecond: 20, minFactor: 1 / 64, recoverAfterMs: 30_000, recoverStep: 1 / 8 });
+  });
+
   it('the defaults let a whole 10,000-ticker resubscription (10 messages of 1,000) out at once', () => {
     expect(burstOf(defaultFlowSettings, initialFlow(defaultFlowSettings))).toBeGreaterThanOrEqual(10);
   });
@@ -80,7 +84,24 @@ describe('flow control', () => {
     );
   });
 
+  it('edges: a bucket rounds down but holds one message at least, a refill is never under 1 ms, no evidence means halving', () => {
+    expect(burstOf(s, { factor: 0.33, tokens: 0 })).toBe(6);
+    expect(burstOf(s, { factor: 0.01, tokens: 0 })).toBe(1);
+    expect(refillDelayMs({ ...s, messagesPerSecond: 5_000 }, initialFlow(s))).toBe(1);
+    expect(refillDelayMs({ ...s, messagesPerSecond: 3 }, initialFlow(s))).toBe(334);
+    // recentSends 0 is no evidence: the plain halving, tokens cut to the new bucket.
+    expect(slowDown(s, initialFlow(s), 0)).toEqual({ factor: 0.5, tokens: 10 });
+    // Fewer tokens than the new bucket: kept as they are.
+    expect(slowDown(s, { factor: 1, tokens: 4 })).toEqual({ factor: 0.5, tokens: 4 });
+    expect(spend({ factor: 1, tokens: 5 }, 2)).toEqual({ factor: 1, tokens: 3 });
+    expect(addToken(s, { factor: 1, tokens: 5 })).toEqual({ factor: 1, tokens: 6 });
+    expect(recover(s, { factor: 0.5, tokens: 7 })).toEqual({ factor: 0.75, tokens: 7 });
+  });
+
   it('refuses settings that would stall or spin the outbox', () => {
+    expect(checkFlowSettings({ ...s, minFactor: 1 }).minFactor).toBe(1);
+    expect(() => checkFlowSettings({ ...s, minFactor: 1.5 })).toThrow('flow setting minFactor must not exceed 1');
+    expect(() => checkFlowSettings({ ...s, recoverAfterMs: 0 })).toThrow('flow setting recoverAfterMs must be a positive number, got 0');
     expect(checkFlowSettings(defaultFlowSettings)).toBe(defaultFlowSettings);
     for (const bad of [{ messagesPerSecond: 0 }, { burstMessages: Number.NaN }, { minFactor: 2 }, { recoverStep: -1 }]) {
       expect(() => checkFlowSettings({ ...s, ...bad })).toThrow(/flow setting/);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyAcks, hasPending, takeBatch, type Batch } from '../../src/subscriptions/subscription-batcher.js';
+import { applyAcks, hasInFlight, hasPending, takeBatch, takeBatches, type Batch } from '../../src/subscriptions/subscription-batcher.js';
 import {
   allSymbols,
   emptyBook,
@@ -31,7 +31,68 @@ describe('hasPending', () => {
   });
 });
 
+describe('hasInFlight', () => {
+  it('is true exactly when something is in flight', () => {
+    expect(hasInFlight(emptyBook)).toBe(false);
+    expect(hasInFlight({ ...emptyBook, inFlight: { A: { action: 'subscribe', cycle: 1 } } })).toBe(true);
+  });
+});
+
+describe('takeBatches', () => {
+  // Subscribes queued before the unsubscribes, so that a scan that stopped at the wrong list
+  // would cut the wrong action.
+  const pending: Record<string, SubAction> = { S1: 'subscribe', S2: 'subscribe', S3: 'subscribe', S4: 'subscribe', S5: 'subscribe', U1: 'unsubscribe', U2: 'unsubscribe', U3: 'unsubscribe' };
+  const book = () => withPending({ ...pending }, { inFlight: { X: { action: 'subscribe', cycle: 1 } } });
+
+  it('alternates actions, starting with the one not sent last; the window is asked with what is in flight so far', () => {
+    const asked: [number, string[]][] = [];
+    const input = book();
+    const out = takeBatches(input, {
+      batchSize: 2,
+      messages: 10,
+      // A window of 10 channels: more room than a batch until it nearly fills.
+      room: (inFlight, p) => (asked.push([inFlight, keys(p)]), 10 - inFlight),
+      lastAction: 'subscribe',
+      cycle: 4,
+    });
+    expect(out.batches).toEqual([
+      { action: 'unsubscribe', symbols: ['U1', 'U2'] },
+      { action: 'subscribe', symbols: ['S1', 'S2'] },
+      { action: 'unsubscribe', symbols: ['U3'] },
+      { action: 'subscribe', symbols: ['S3', 'S4'] },
+      // Nothing left to unsubscribe: the other action rather than nothing.
+      { action: 'subscribe', symbols: ['S5'] },
+    ]);
+    expect(asked.map(([n]) => n)).toEqual([1, 3, 5, 6, 8, 9]);
+    expect(asked[1]![1]).toEqual(['S1', 'S2', 'S3', 'S4', 'S5', 'U3']);
+    expect(out.book.pending).toEqual({});
+    expect(out.book.inFlight).toEqual({ X: { action: 'subscribe', cycle: 1 }, ...Object.fromEntries(Object.entries(pending).map(([s, a]) => [s, { action: a, cycle: 4 }])) });
+    // The input is untouched.
+    expect(input.pending).toEqual(pending);
+    expect(keys(input.inFlight)).toEqual(['X']);
+  });
+
+  it('never more channels than the room, nor than a batch; no room, no message and the same book', () => {
+    const small = takeBatches(book(), { batchSize: 4, messages: 1, room: () => 3, lastAction: null, cycle: 1 });
+    expect(small.batches).toEqual([{ action: 'subscribe', symbols: ['S1', 'S2', 'S3'] }]);
+    // Preferring unsubscribes with none within the first room's worth of the scan: still one action per message.
+    const unsubFirst = takeBatches(book(), { batchSize: 2, messages: 1, room: () => 5, lastAction: 'subscribe', cycle: 1 });
+    expect(unsubFirst.batches).toEqual([{ action: 'unsubscribe', symbols: ['U1', 'U2'] }]);
+    const onlySubs = takeBatches(withPending({ A: 'subscribe', B: 'subscribe', C: 'subscribe' }), { batchSize: 2, messages: 1, room: () => 2, lastAction: 'subscribe', cycle: 1 });
+    expect(onlySubs.batches).toEqual([{ action: 'subscribe', symbols: ['A', 'B'] }]);
+    const input = book();
+    const none = takeBatches(input, { batchSize: 2, messages: 5, room: () => 0, lastAction: null, cycle: 1 });
+    expect(none.batches).toEqual([]);
+    expect(none.book).toBe(input);
+  });
+});
+
 describe('takeBatch', () => {
+  it('prefers the action asked for', () => {
+    const out = takeBatch(withPending({ A: 'subscribe', B: 'unsubscribe' }), 10, 1, 'unsubscribe');
+    expect(out.batch).toEqual({ action: 'unsubscribe', symbols: ['B'] });
+  });
+
   it('nothing pending: no batch, the same book', () => {
     const b = withPending({});
     const out = takeBatch(b, 10, 1);

@@ -108,10 +108,10 @@ describe('refreshPending', () => {
 
 describe('reconcileBook', () => {
   it('finds missing and extra symbols, sorted, and queues them', () => {
-    const prev = book({ desired: ['A', 'B', 'Z'], acked: ['A', 'B', 'Z'] });
+    const prev = book({ desired: ['A', 'B', 'Z', 'Y'], acked: ['A', 'B', 'Z', 'Y'] });
     const { book: next, drift } = reconcileBook(prev, toSymbolSet(['B', 'A', 'M', 'C']), 5);
-    expect(drift).toEqual({ missing: ['C', 'M'], extra: ['Z'] });
-    expect(next.pending).toEqual({ C: 'subscribe', M: 'subscribe', Z: 'unsubscribe' });
+    expect(drift).toEqual({ missing: ['C', 'M'], extra: ['Y', 'Z'] });
+    expect(next.pending).toEqual({ C: 'subscribe', M: 'subscribe', Y: 'unsubscribe', Z: 'unsubscribe' });
     expect(next.desired).toEqual(toSymbolSet(['A', 'B', 'C', 'M']));
     expect(next.acked).toBe(prev.acked);
   });
