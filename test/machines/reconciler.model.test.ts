@@ -57,6 +57,14 @@ const settings = {
 };
 
 const ctx = (s: AnyMachineSnapshot) => s.context as ReconcilerContext;
+
+/** Each delay the machine must arm under `settings`, from the state it is armed in. */
+const expectedDelays = {
+  reconcileDelay: (s: AnyMachineSnapshot) => (ctx(s).retrySoon ? 1_000 : 30_000),
+  refillDelay: (s: AnyMachineSnapshot) => Math.max(1, Math.ceil(1000 / (10 * ctx(s).flow.factor))),
+  recoverDelay: () => 10_000,
+  emptySetGrace: () => 12_500,
+};
 /** The figures every reconcile result carries, from a book (before the outbox took from it). */
 const figures = (book: SubscriptionBook, cycle: number, connected: boolean) => ({
   cycle,
@@ -254,12 +262,7 @@ describe('reconciler statechart, model-based', () => {
         const c = ctx(s);
         return [c.book, c.flow.factor, Math.min(c.flow.tokens, 1), c.observed, c.recentHints, c.retrySoon];
       },
-      delays: {
-        reconcileDelay: (s) => (ctx(s).retrySoon ? 1_000 : 30_000),
-        refillDelay: (s) => Math.max(1, Math.ceil(1000 / (10 * ctx(s).flow.factor))),
-        recoverDelay: () => 10_000,
-        emptySetGrace: () => 12_500,
-      },
+      delays: expectedDelays,
       step: checkStep,
       check: (s, path) => {
         const { book, online, emptyAccepted, flow } = ctx(s);
@@ -311,12 +314,7 @@ describe('reconciler statechart, paths deeper than the walk', () => {
       maxDepth: 1,
       // Connected, AAPL read and acknowledged, then a forced read.
       starts: [[events[0]!, read(1, ['AAPL']), events[3]!, { type: 'FORCE' }]],
-      delays: {
-        reconcileDelay: (s) => (ctx(s).retrySoon ? 1_000 : 30_000),
-        refillDelay: (s) => Math.max(1, Math.ceil(1000 / (10 * ctx(s).flow.factor))),
-        recoverDelay: () => 10_000,
-        emptySetGrace: () => 12_500,
-      },
+      delays: expectedDelays,
       step: checkStep,
     });
     expect(report.steps).toBeGreaterThan(4);
