@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -89,11 +89,7 @@ describe('node dist/main.js', () => {
 
   it('--inspect relays the running actor system to an inspector client on loopback', async () => {
     const [httpPort, inspectPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [MAIN, '--role', 'polygon-ws', '--inspect'], {
-      env: { ...baseEnv(), HTTP_PORT: String(httpPort), INSPECT_PORT: String(inspectPort) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    const ls = spawnLivescan(['--role', 'polygon-ws', '--inspect'], { ...baseEnv(), HTTP_PORT: String(httpPort), INSPECT_PORT: String(inspectPort) });
     try {
       await eventually(async () => (await fetch(`http://127.0.0.1:${httpPort}/stats`).catch(() => null))?.status === 200, 'polygon-ws up', 30_000, 200);
       const seen = await new Promise<string>((resolve, reject) => {
@@ -108,10 +104,9 @@ describe('node dist/main.js', () => {
         ws.on('error', reject);
       });
       expect(seen.length).toBeGreaterThan(0);
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await ls.stop()).toBe(0);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await ls.stop(1_000);
     }
   });
 

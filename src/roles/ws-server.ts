@@ -16,6 +16,9 @@ import { aggregatesHandler, rankingHandler } from '../ws-server/stream-handlers.
 // The ws-server role: reads Redis (category keys, the ranking and aggregate streams) and serves
 // browsers. It never writes subscription events; the only key it writes is its own status.
 
+/** How often the heart's history is sampled (polygon-ws rewrites its status every 2 s). */
+const HEART_SAMPLE_MS = 2_000;
+
 export interface WsServerDeps {
   config: Config;
   redisUrl: string;
@@ -82,12 +85,14 @@ export async function startWsServer(deps: WsServerDeps): Promise<WsServerHandle>
 
   // The dashboard's timeline of the heart starts with the last minutes, not empty.
   const heart = new StatusHistory();
+  // Every read feeds the history (a document read twice is one sample); the sampler keeps it
+  // going when no dashboard asks.
   const readStatus = async () => {
     const report = await readServiceStatuses(command, selfStatus());
     heart.record(report);
     return report;
   };
-  const heartSampler = setInterval(() => void readStatus(), 2_000);
+  const heartSampler = setInterval(() => void readStatus(), HEART_SAMPLE_MS);
   heartSampler.unref();
 
   follower.start();

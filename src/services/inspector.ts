@@ -154,12 +154,11 @@ function createHttpServer(log: Logger, relay: Relay, page: string | null, isStop
 
 export async function startInspector(opts: InspectorOptions): Promise<RunningInspector> {
   const { log } = opts;
-  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
+  // A secret may appear JSON-escaped inside the frame as well as verbatim: both forms, made once, not per event.
+  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
   const inspectorUrl = opts.inspectorUrl ?? DEFAULT_INSPECTOR_UI;
   const cache = new ReplayCache({ replayEvents: opts.replayEvents ?? 1000, maxActors: opts.maxActors ?? 1000 });
-  const scrub = (text: string): string =>
-    // A secret may appear JSON-escaped inside the frame as well as verbatim.
-    secrets.length === 0 ? text : scrubText(text, secrets.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]));
+  const scrub = (text: string): string => (secrets.length === 0 ? text : scrubText(text, secrets));
   let stopped = false;
 
   const pageFile = findBridgePage();

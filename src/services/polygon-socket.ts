@@ -73,6 +73,8 @@ function runSocket(shared: SocketShared, sendBack: (e: ConnectionEvent) => void,
   const openedAt = performance.now();
   const beat = heartbeat(sendBack);
   const acks = new AckBatch(sendBack);
+  // Built once per socket, not per frame: the read path allocates nothing it can avoid.
+  const frameContext = { stats, log, rejectedLog: shared.rejectedLog, onAggregates: deps.onAggregates, sendBack, acks };
 
   const send = (text: string, action: string, channels: number): boolean => {
     if (ws.readyState !== WebSocket.OPEN) {
@@ -105,7 +107,7 @@ function runSocket(shared: SocketShared, sendBack: (e: ConnectionEvent) => void,
     stats.messagesIn++;
     messagesIn.inc();
     beat();
-    handleFrame(isBinary ? '' : data.toString(), { stats, log, rejectedLog: shared.rejectedLog, onAggregates: deps.onAggregates, sendBack, acks });
+    handleFrame(isBinary ? '' : data.toString(), frameContext);
   });
 
   ws.on('error', (err: Error) => {

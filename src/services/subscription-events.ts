@@ -55,11 +55,9 @@ export function parseEntry(id: string, fields: readonly string[]): ParsedEntry |
   const rec: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) rec[fields[i] as string] = fields[i + 1] as string;
   // Kept as written, surrounding whitespace aside: symbols are case-sensitive upstream (`AMpB`
-  // is not `AMPB`), so one is never upper-cased. Printable ASCII only (isValidSymbol says so
-  // too; the check keeps the edge explicit).
+  // is not `AMPB`), so one is never upper-cased. isValidSymbol admits printable ASCII only.
   const symbol = rec.symbol?.trim();
   if (!symbol) return { id, reason: 'missing_symbol' };
-  if (!/^[\x21-\x7e]+$/.test(symbol)) return { id, reason: 'invalid_symbol' };
   if (!isValidSymbol(symbol)) return { id, reason: 'invalid_symbol' };
   const action = rec.action?.trim().toLowerCase();
   if (action === undefined) return { id, reason: 'missing_action' };

@@ -11,12 +11,23 @@ function getOrCreate<T>(name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
-export function counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-  return getOrCreate(name, () => new Counter<L>({ name, help, labelNames, registers: [registry] }));
+/** `collect`, when given, sets the metric's value at scrape time from figures kept elsewhere. */
+export function counter<L extends string = never>(
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+  collect?: (this: Counter<L>) => void,
+): Counter<L> {
+  return getOrCreate(name, () => new Counter<L>({ name, help, labelNames, registers: [registry], ...(collect ? { collect } : {}) }));
 }
 
-export function gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
-  return getOrCreate(name, () => new Gauge<L>({ name, help, labelNames, registers: [registry] }));
+export function gauge<L extends string = never>(
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+  collect?: (this: Gauge<L>) => void,
+): Gauge<L> {
+  return getOrCreate(name, () => new Gauge<L>({ name, help, labelNames, registers: [registry], ...(collect ? { collect } : {}) }));
 }
 
 export function histogram<L extends string = never>(

@@ -49,8 +49,8 @@ export function stormGapMs({ minMs, maxMs }: Schedule1008Range, u: number): numb
 
 export class Faults {
   /** Delay of every subscribe/unsubscribe ack ("slow acks"). */
-  ackDelayMs: number;
-  private dropAckProbability: number;
+  ackDelayMs = 0;
+  private dropAckProbability = 0;
   private maxMessagesPerSecond = 0;
   private dieYoungAfterMs: number | null = null;
   private firstStatus: FirstStatus;
@@ -67,8 +67,8 @@ export class Faults {
     settings: SimulatorSettings,
   ) {
     this.strict = settings.strict;
-    this.ackDelayMs = settings.ackDelayMs;
-    this.dropAckProbability = settings.dropAckProbability;
+    this.setAckDelay(settings.ackDelayMs);
+    this.dropAcks(settings.dropAckProbability);
     this.setMaxMessagesPerSecond(settings.maxMessagesPerSecond);
     this.setDieYoung(settings.dieYoungAfterMs);
     this.firstStatus = settings.firstStatus;

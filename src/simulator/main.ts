@@ -5,6 +5,7 @@
 
 import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/logger.js';
+import { resolveSettings } from './options.js';
 import { OBSERVED_LATENESS, startPolygonSimulator, type Lateness, type PolygonSimulatorOptions } from './polygon-simulator.js';
 
 const USAGE = `usage: node dist/simulator/main.js [options]
@@ -143,11 +144,11 @@ async function main(): Promise<void> {
   }
   const opts: PolygonSimulatorOptions = {
     port: num('port', values.port) ?? 8765,
-    host: values.host ?? '127.0.0.1',
     apiKeys,
     logger: log,
   };
   const optional: Partial<PolygonSimulatorOptions> = {
+    host: values.host,
     schedule1008EveryMs,
     dieYoungAfterMs: num('die-young-ms', values['die-young-ms']),
     malformedEveryMs: num('malformed-every', values['malformed-every'], 1),
@@ -167,17 +168,19 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) Object.assign(opts, { [k]: v });
 
   const sim = await startPolygonSimulator(opts);
+  // The defaults as the simulator applies them: options.ts is their one definition.
+  const settings = resolveSettings(opts);
   log.info({
     event: 'simulator_started',
     url: sim.url,
     keys: apiKeys.length,
-    close1008EveryMs: opts.schedule1008EveryMs ?? null,
-    dieYoungAfterMs: opts.dieYoungAfterMs ?? null,
-    maxMessagesPerSecond: opts.maxMessagesPerSecond ?? 0,
-    firstStatus: opts.firstStatus ?? 'connected',
-    ackDelayMs: opts.ackDelayMs ?? 0,
-    lateness: opts.lateness ?? { minMs: 0, maxMs: 0 },
-    strictProvider: opts.strictProvider ?? false,
+    close1008EveryMs: settings.schedule1008EveryMs,
+    dieYoungAfterMs: settings.dieYoungAfterMs,
+    maxMessagesPerSecond: settings.maxMessagesPerSecond,
+    firstStatus: settings.firstStatus,
+    ackDelayMs: settings.ackDelayMs,
+    lateness: settings.lateness,
+    strictProvider: settings.strict,
   });
 
   const statsTimer = setInterval(() => log.info({ event: 'simulator_stats', ...sim.stats() }), 60_000);

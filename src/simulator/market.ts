@@ -2,9 +2,8 @@
 // grid, trades it for the symbols someone streams, sends `T` and `Q` at once and `A` (with `AM`
 // when a minute ends) after the lateness; `LULD` and `NOI` ride on the minute's close.
 
-import type { Logger } from '../shared/logger.js';
 import { mulberry32 } from '../shared/prng.js';
-import { AggregateBook, type AggregateEvent, type PriceSource } from './aggregate-source.js';
+import { AggregateBook, type AggregateEvent } from './aggregate-source.js';
 import {
   CHANNEL_PREFIXES,
   MinuteFold,
@@ -17,7 +16,7 @@ import {
   type DataEvent,
   type MinuteAggregateEvent,
 } from './events.js';
-import type { Lateness, SimulatorSettings } from './options.js';
+import type { SimulatorSettings } from './options.js';
 import type { ServerContext } from './server-context.js';
 import type { Session } from './session.js';
 
@@ -25,12 +24,8 @@ import type { Session } from './session.js';
 type WindowEvents = Partial<Record<ChannelPrefix, Map<string, DataEvent[]>>>;
 
 export class Market {
-  private readonly aggregateIntervalMs: number;
-  private readonly minuteIntervalMs: number;
-  private readonly lateness: Lateness;
-  private readonly priceSource: PriceSource;
-  private readonly universe: readonly string[];
-  private readonly log: Logger;
+  /** The universe `X.*` streams, without repeats, in its order. */
+  private readonly universe: ReadonlySet<string>;
   private readonly book = new AggregateBook();
   /** Its own stream for the lateness jitter, and one for the details (exchanges, sizes) of trades and quotes. */
   private readonly latenessRng: () => number;
@@ -51,21 +46,16 @@ export class Market {
 
   constructor(
     private readonly ctx: ServerContext,
-    settings: SimulatorSettings,
+    private readonly settings: SimulatorSettings,
   ) {
-    this.aggregateIntervalMs = settings.aggregateIntervalMs;
-    this.minuteIntervalMs = settings.minuteIntervalMs;
-    this.lateness = settings.lateness;
-    this.priceSource = settings.priceSource;
-    this.universe = settings.universe;
-    this.log = settings.log;
+    this.universe = new Set(settings.universe);
     this.latenessRng = mulberry32(settings.seed ^ 0x165667b1);
     this.detailRng = mulberry32(settings.seed ^ 0x3c6ef372);
   }
 
   /** Starts the clock (an interval of 0 keeps the market closed). */
   start(): void {
-    if (this.aggregateIntervalMs > 0) this.armTick();
+    if (this.settings.aggregateIntervalMs > 0) this.armTick();
   }
 
   stop(): void {
@@ -78,7 +68,7 @@ export class Market {
   /** Arms the tick that closes the window ending at the next boundary of the aggregate grid. */
   private armTick(): void {
     if (this.ctx.isShuttingDown()) return;
-    const interval = this.aggregateIntervalMs;
+    const interval = this.settings.aggregateIntervalMs;
     const now = Date.now();
     // Strictly after the last window: a timer may fire a millisecond before the wall clock agrees.
     let e = (Math.floor(now / interval) + 1) * interval;
@@ -111,17 +101,17 @@ export class Market {
   /** One aggregate per wanted symbol the price source trades in [s, e). */
   private trade(wanted: Record<ChannelPrefix, Set<string>>, s: number, e: number): Map<string, AggregateEvent> {
     const now = Date.now();
+    // Each symbol asked once, however many prefixes want it: one that has no trade or fails stays so.
+    const symbols = new Set<string>();
+    for (const p of CHANNEL_PREFIXES) for (const sym of wanted[p]) symbols.add(sym);
     const aggregates = new Map<string, AggregateEvent>();
-    for (const p of CHANNEL_PREFIXES) {
-      for (const sym of wanted[p]) {
-        if (aggregates.has(sym)) continue;
-        try {
-          const trade = this.priceSource(sym, now);
-          const ev = trade ? this.book.build(sym, s, e, trade) : undefined;
-          if (ev) aggregates.set(sym, ev);
-        } catch (err) {
-          this.log.warn({ event: 'simulator_price_source_failed', symbol: sym, err: (err as Error).message });
-        }
+    for (const sym of symbols) {
+      try {
+        const trade = this.settings.priceSource(sym, now);
+        const ev = trade ? this.book.build(sym, s, e, trade) : undefined;
+        if (ev) aggregates.set(sym, ev);
+      } catch (err) {
+        this.ctx.log.warn({ event: 'simulator_price_source_failed', symbol: sym, err: (err as Error).message });
       }
     }
     return aggregates;
@@ -133,7 +123,7 @@ export class Market {
    */
   private closeWindow(e: number): void {
     this.lastWindowEnd = e;
-    const s = e - this.aggregateIntervalMs;
+    const s = e - this.settings.aggregateIntervalMs;
     const live = this.ctx.isSilent() ? [] : this.ctx.sessions.liveAuthenticated();
     const wanted = this.wanted(live);
     const aggregates = this.trade(wanted, s, e);
@@ -154,7 +144,7 @@ export class Market {
       prompt.Q = of('Q', (agg) => [buildQuote(agg, this.detailRng, this.seq)]);
     }
 
-    const minute = this.minuteIntervalMs;
+    const minute = this.settings.minuteIntervalMs;
     if (minute > 0) {
       const minuteEnd = (Math.floor(s / minute) + 1) * minute;
       // A minute no tick reached (the timer was starved): close it now rather than mix it in.
@@ -176,7 +166,7 @@ export class Market {
   private closeMinute(end: number, wanted: Record<ChannelPrefix, Set<string>>, prompt: WindowEvents, later: WindowEvents): void {
     this.minuteEnd = 0;
     if (this.minuteFold.size === 0) return;
-    const minutes = this.minuteFold.drain(end - this.minuteIntervalMs, end);
+    const minutes = this.minuteFold.drain(end - this.settings.minuteIntervalMs, end);
     // Merged into what the window holds already (a starved timer may close two minutes in one tick).
     const pick = (into: WindowEvents, p: ChannelPrefix, build: (am: MinuteAggregateEvent) => DataEvent[] | null): void => {
       const m = into[p] ?? new Map<string, DataEvent[]>();
@@ -202,7 +192,7 @@ export class Market {
 
   /** Aggregates of the window ending at `e`: delivered at e + lateness, never before an earlier window's. */
   private deliverAfterLateness(e: number, events: WindowEvents): void {
-    const { minMs, maxMs } = this.lateness;
+    const { minMs, maxMs } = this.settings.lateness;
     const delay = maxMs > minMs ? minMs + (maxMs - minMs) * this.latenessRng() : minMs;
     const at = Math.max(e + delay, this.lastDeliveryAt);
     this.lastDeliveryAt = at;
@@ -233,19 +223,34 @@ export class Market {
    */
   private deliver(events: WindowEvents, prefixes: readonly ChannelPrefix[]): void {
     if (this.ctx.isSilent()) return;
+    // A symbol's events are encoded once per window, however many connections stream them.
+    const encoded = new Map<DataEvent[], string>();
     for (const conn of this.ctx.sessions.liveAuthenticated()) {
       const out: DataEvent[] = [];
+      const parts: string[] = [];
       for (const p of prefixes) {
         const bySymbol = events[p];
         if (!bySymbol || bySymbol.size === 0) continue;
-        const stream = conn.streams[p];
-        const symbols = stream.wildcard ? new Set([...this.universe, ...stream.symbols]) : stream.symbols;
-        for (const sym of symbols) {
+        const take = (sym: string): void => {
           const evs = bySymbol.get(sym);
-          if (evs) out.push(...evs);
+          if (!evs || evs.length === 0) return;
+          let text = encoded.get(evs);
+          if (text === undefined) {
+            text = JSON.stringify(evs).slice(1, -1);
+            encoded.set(evs, text);
+          }
+          out.push(...evs);
+          parts.push(text);
+        };
+        const stream = conn.streams[p];
+        if (stream.wildcard) {
+          for (const sym of this.universe) take(sym);
+          for (const sym of stream.symbols) if (!this.universe.has(sym)) take(sym);
+        } else {
+          for (const sym of stream.symbols) take(sym);
         }
       }
-      if (out.length === 0 || !this.ctx.sendEvents(conn, out)) continue;
+      if (out.length === 0 || !this.ctx.sendRaw(conn, `[${parts.join(',')}]`)) continue;
       this.ctx.counters.countDelivered(out);
     }
   }

@@ -135,13 +135,13 @@ export interface SimulatorSettings {
   apiKeys: ReadonlySet<string>;
   authTimeoutMs: number;
   strict: boolean;
-  ackDelayMs: number;
-  dropAckProbability: number;
   aggregateIntervalMs: number;
   minuteIntervalMs: number;
   lateness: Lateness;
   pingIntervalMs: number;
   /** As given: the fault setters normalise them (the same setters as at run time). */
+  ackDelayMs: number;
+  dropAckProbability: number;
   maxMessagesPerSecond: number;
   dieYoungAfterMs: number | null;
   schedule1008EveryMs: number | Schedule1008Range | null;
@@ -174,7 +174,7 @@ export function resolveSettings(opts: PolygonSimulatorOptions): SimulatorSetting
     apiKeys: new Set(opts.apiKeys ?? ['sim-key']),
     authTimeoutMs: opts.authTimeoutMs ?? 5000,
     strict,
-    ackDelayMs: Math.max(0, opts.ackDelayMs ?? 0),
+    ackDelayMs: opts.ackDelayMs ?? 0,
     dropAckProbability: opts.dropAckProbability ?? 0,
     aggregateIntervalMs: Math.max(0, opts.aggregateIntervalMs ?? 1000),
     minuteIntervalMs: Math.max(0, opts.minuteAggregateIntervalMs ?? 60_000),

@@ -1,4 +1,4 @@
-import type { SubscriptionBook } from './subscription-book.js';
+import { countOf, type SubscriptionBook } from './subscription-book.js';
 
 // What a trading desk sees: the share of the wanted tickers the upstream has acknowledged now,
 // and over time the share of seconds in which every one of them was. Pure: the caller gives
@@ -19,9 +19,7 @@ export interface CoverageNow {
 export function coverageOf(book: SubscriptionBook, lastKnownDesired: number | null): CoverageNow | null {
   if (book.desired === null) {
     if (lastKnownDesired === null) return null;
-    let acked = 0;
-    for (const _ in book.acked) acked++;
-    return { desired: lastKnownDesired, covered: Math.min(acked, lastKnownDesired) };
+    return { desired: lastKnownDesired, covered: Math.min(countOf(book.acked), lastKnownDesired) };
   }
   let desired = 0;
   let covered = 0;

@@ -1,4 +1,4 @@
-import type { InFlight, SubAction, SubscriptionBook } from './subscription-book.js';
+import { countOf, type InFlight, type SubAction, type SubscriptionBook } from './subscription-book.js';
 
 // Cuts what is pending into upstream messages: one action per message, at most `batchSize`
 // channels. The caller names the action it prefers (the reconciler alternates), so neither
@@ -41,8 +41,7 @@ export function takeBatches(book: SubscriptionBook, limits: BatchLimits): { batc
   const batches: Batch[] = [];
   let pending: Record<string, SubAction> | null = null;
   let inFlight: Record<string, InFlight> | null = null;
-  let inFlightCount = 0;
-  for (const _ in book.inFlight) inFlightCount++;
+  let inFlightCount = countOf(book.inFlight);
   let last = limits.lastAction;
   while (batches.length < limits.messages) {
     const source = pending ?? book.pending;
@@ -72,18 +71,6 @@ export function takeBatches(book: SubscriptionBook, limits: BatchLimits): { batc
     last = action;
   }
   return pending && inFlight ? { batches, book: { ...book, pending, inFlight } } : { batches, book };
-}
-
-/** One message's worth: the first of `takeBatches`. */
-export function takeBatch(
-  book: SubscriptionBook,
-  batchSize: number,
-  cycle: number,
-  prefer: SubAction = 'subscribe',
-): { batch: Batch | null; book: SubscriptionBook } {
-  const lastAction: SubAction = prefer === 'subscribe' ? 'unsubscribe' : 'subscribe';
-  const { batches, book: next } = takeBatches(book, { batchSize, messages: 1, room: () => batchSize, lastAction, cycle });
-  return { batch: batches[0] ?? null, book: next };
 }
 
 /** Apply one frame's acknowledgements. Acks for symbols we never asked for still count: they are the truth. */

@@ -1,5 +1,4 @@
-import { Counter, Gauge } from 'prom-client';
-import { counter, gauge, histogram, registry } from '../shared/metrics.js';
+import { counter, gauge, histogram } from '../shared/metrics.js';
 
 // The ws-server's Prometheus metrics (shared registry, served at /metrics).
 //
@@ -44,34 +43,22 @@ function sumBy(pick: (t: WsTally) => Partial<Record<string, number>>): Map<strin
 }
 
 /** A counter whose value is read from the tallies at scrape time. */
-function tallyCounter<L extends string>(name: string, help: string, label: L, pick: (t: WsTally) => Partial<Record<string, number>>): Counter<L> {
-  return (
-    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
-    new Counter<L>({
-      name,
-      help,
-      labelNames: [label],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [k, v] of sumBy(pick)) this.inc({ [label]: k } as Partial<Record<L, string>>, v);
-      },
-    })
-  );
+function tallyCounter<L extends string>(name: string, help: string, label: L, pick: (t: WsTally) => Partial<Record<string, number>>): void {
+  counter(name, help, [label], function () {
+    this.reset();
+    for (const [k, v] of sumBy(pick)) this.inc({ [label]: k } as Partial<Record<L, string>>, v);
+  });
 }
 
-function tallyTotal(name: string, help: string, pick: (t: WsTally) => number, kind: 'counter' | 'gauge'): void {
-  if (registry.getSingleMetric(name)) return;
-  const total = () => tallies.reduce((a, t) => a + pick(t), 0);
-  if (kind === 'gauge') {
-    new Gauge({ name, help, registers: [registry], collect() { this.set(total()); } });
-  } else {
-    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(total()); } });
-  }
-}
+const total = (pick: (t: WsTally) => number) => tallies.reduce((a, t) => a + pick(t), 0);
 
-tallyTotal('livescan_ws_server_clients', 'Browser WebSocket clients connected now.', (t) => t.clients, 'gauge');
-tallyTotal('livescan_ws_server_connections_total', 'Browser WebSocket connections accepted.', (t) => t.connections, 'counter');
+gauge('livescan_ws_server_clients', 'Browser WebSocket clients connected now.', [], function () {
+  this.set(total((t) => t.clients));
+});
+counter('livescan_ws_server_connections_total', 'Browser WebSocket connections accepted.', [], function () {
+  this.reset();
+  this.inc(total((t) => t.connections));
+});
 tallyCounter('livescan_ws_server_messages_out_total', 'Messages (WebSocket frames) sent to clients, by type.', 'type', (t) => t.messages_out);
 tallyCounter('livescan_ws_server_bytes_out_total', 'Payload bytes sent to clients, by message type.', 'type', (t) => t.bytes_out);
 tallyCounter(

@@ -3,7 +3,7 @@ import { connectionSettingsOf, defaultConnectionSettings } from '../../src/machi
 import { defaultReconcilerSettings, reconcilerSettingsOf } from '../../src/machines/reconciler.machine.js';
 import { loadConfig } from '../../src/config/env.js';
 import type { PolygonWsInput } from '../../src/machines/polygon-ws.machine.js';
-import { connectionSettingsFromConfig, reconcilerSettingsFromConfig } from '../../src/roles/polygon-ws/settings.js';
+import { polygonWsInputOf } from '../../src/roles/polygon-ws/settings.js';
 import { acked, createHarness as createAnyHarness, type Harness } from '../helpers/polygon-ws-harness.js';
 
 // The settings production runs with, on the simulated clock: a NaN, zero or absurd default
@@ -16,13 +16,8 @@ const symbols = (n: number, p = 'D') => Array.from({ length: n }, (_, i) => `${p
 
 /** The machines as the role starts them from an empty environment, on the simulated clock. */
 function createHarness(over: PolygonWsInput & { seed: number }): Harness {
-  const config = loadConfig({});
-  const reconciler = reconcilerSettingsFromConfig(config);
-  return createAnyHarness({
-    seed: over.seed,
-    connection: { ...connectionSettingsFromConfig(config), ...over.connection },
-    reconciler: { ...reconciler, ...over.reconciler, flow: { ...reconciler.flow, ...over.reconciler?.flow } },
-  });
+  const { connection, reconciler } = polygonWsInputOf(loadConfig({}), over);
+  return createAnyHarness({ seed: over.seed, connection, reconciler });
 }
 
 describe('production defaults', () => {

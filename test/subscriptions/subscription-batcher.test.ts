@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyAcks, hasInFlight, hasPending, takeBatch, takeBatches, type Batch } from '../../src/subscriptions/subscription-batcher.js';
+import { applyAcks, hasInFlight, hasPending, takeBatches, type Batch } from '../../src/subscriptions/subscription-batcher.js';
 import {
   allSymbols,
   emptyBook,
@@ -13,6 +13,13 @@ import {
   type SubscriptionBook,
   type SymbolSet,
 } from '../../src/subscriptions/subscription-book.js';
+
+/** One message's worth of `takeBatches`, preferring `prefer` (the reconciler asks for several at once). */
+function takeBatch(book: SubscriptionBook, batchSize: number, cycle: number, prefer: SubAction = 'subscribe'): { batch: Batch | null; book: SubscriptionBook } {
+  const lastAction: SubAction = prefer === 'subscribe' ? 'unsubscribe' : 'subscribe';
+  const { batches, book: next } = takeBatches(book, { batchSize, messages: 1, room: () => batchSize, lastAction, cycle });
+  return { batch: batches[0] ?? null, book: next };
+}
 
 // Cutting pending work into upstream messages and applying the upstream's acks, checked case by
 // case and then against a model: an upstream that processes messages in order and acknowledges

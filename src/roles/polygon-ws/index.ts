@@ -124,16 +124,18 @@ export async function startPolygonWs(opts: PolygonWsRoleOptions): Promise<Polygo
       await withTimeout(subscriptionEvents.drained(), 5_000, 'draining scanner events').catch((err: Error) =>
         log.warn({ event: 'subscription_events_drain_timeout', error: err.message }),
       );
-      // Every step is bounded, and says so when it was cut short: the process's whole stop has
+      // Every step is bounded, and says so when it failed or was cut short: the process's whole stop has
       // 15 s, and a step that hangs (a scrape in flight, a Redis that went away) must not take them.
       const bounded = (what: string, ms: number, p: Promise<unknown>) =>
-        withTimeout(p, ms, what).catch((err: Error) => log.warn({ event: 'polygon_ws_stop_step_timed_out', step: what, error: err.message }));
+        withTimeout(p, ms, what).catch((err: unknown) =>
+          log.warn({ event: 'polygon_ws_stop_step_failed', step: what, error: err instanceof Error ? err.message : String(err) }),
+        );
       await bounded('closing the HTTP API', 3_000, http.app.close());
       // The upstream connection must be gone before the lease is: a standby taking over at once
       // would otherwise meet our socket still open (a max_connections kick).
-      await withTimeout(socket.closed(), 2_000, 'closing the upstream socket').catch(() => undefined);
+      await bounded('closing the upstream socket', 2_000, socket.closed());
       // Hand over at once: a standby need not wait for the lease to expire.
-      if (heldToken !== null) await withTimeout(lease.release(heldToken), 1_000, 'releasing the lease').catch(() => undefined);
+      if (heldToken !== null) await bounded('releasing the lease', 1_000, lease.release(heldToken));
       await bounded('closing Redis', 2_000, Promise.allSettled([main.quit(), publisherRedis.quit()]));
       main.disconnect();
       publisherRedis.disconnect();

@@ -179,7 +179,7 @@ function logReconcilerEvent(log: Logger, e: Exclude<ReconcilerEmitted, { type: '
       log.debug({ event: 'subscription_hints_ignored', reason: e.reason, count: e.count });
       break;
     case 'pace_changed':
-      rateFactorGauge.set(e.factor);
+      // The gauge follows the reconciler's snapshots (onReconciler), new terms included.
       if (e.reason === 'slow_down') {
         log.warn({ event: 'subscribe_rate_lowered', factor: e.factor, burst: e.burst, messages_per_second: e.messages_per_second, why: 'a 1008 close followed a burst of our messages' });
       } else log.info({ event: 'subscribe_rate_recovered', factor: e.factor, burst: e.burst, messages_per_second: e.messages_per_second });
